@@ -1,0 +1,3 @@
+from sw_mis.cli import main
+
+main()

@@ -1,0 +1,127 @@
+"""The JSON API under /api/v1: bearer tokens, OpenAPI from marshmallow schemas, flat errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from flask_login import login_user
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from sw_mis.auth.services import user_for_token
+from sw_mis.db import get_session
+
+API_PREFIX = "/api/v1"
+
+
+def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn marshmallow's nested errors into ``{"members.0.date_of_birth": ["…"]}``."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "_schema":
+                path = prefix or "_schema"
+            for p, msgs in flatten_errors(value, path).items():
+                flat.setdefault(p, []).extend(msgs)
+    elif isinstance(errors, list) and all(isinstance(e, str) for e in errors):
+        flat[prefix or "_schema"] = list(errors)
+    elif isinstance(errors, list):
+        for i, item in enumerate(errors):
+            flat.update(flatten_errors(item, f"{prefix}.{i}" if prefix else str(i)))
+    else:
+        flat[prefix or "_schema"] = [str(errors)]
+    return flat
+
+
+class SwMisApi(Api):
+    """flask-smorest with our error body and the ``Allow`` header kept on 405."""
+
+    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
+        data = getattr(error, "data", None) or {}
+        messages = data.get("messages")
+        if messages is not None:
+            flat: dict[str, list[str]] = {}
+            for location_errors in messages.values():  # json / query / headers
+                flat.update(flatten_errors(location_errors))
+            body: dict[str, Any] = {"errors": flat}
+        else:
+            body = {"errors": {"_request": [error.description or error.name]}}
+        response = jsonify(body)
+        response.status_code = error.code or 500
+        for key, value in error.get_headers():
+            if key == "Allow":
+                response.headers["Allow"] = value
+        return response
+
+
+api = SwMisApi()
+
+#: API blueprints, registered in this order.
+API_BLUEPRINTS = (
+    "sw_mis.api.auth:blp",
+    "sw_mis.registry.api:blp",
+    "sw_mis.eligibility.api:blp",
+    "sw_mis.referrals.api:blp",
+    "sw_mis.exports.api:blp",
+)
+
+
+def _load_bearer_user() -> None:
+    if not request.path.startswith(API_PREFIX):
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return
+    found = user_for_token(get_session(), token.strip())
+    if found is not None:
+        user, row = found
+        g.api_user = user
+        g.api_token = row
+        # Only for this request: the API never sets a session cookie.
+        login_user(user, remember=False, fresh=False)
+        g._login_via_token = True
+
+
+def init_api(app: Flask) -> None:
+    """Register the API on ``app``."""
+    app.config.setdefault("OPENAPI_URL_PREFIX", API_PREFIX)
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    api.init_app(
+        app,
+        spec_kwargs={
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    from sw_mis.web.setup import _import, csrf
+
+    for path in API_BLUEPRINTS:
+        try:
+            blp = _import(path)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("sw_mis"):
+                continue
+            raise
+        csrf.exempt(blp)  # type: ignore[arg-type]  # bearer tokens, never cookies
+        api.register_blueprint(blp, url_prefix=API_PREFIX)  # type: ignore[arg-type]
+    # The spec endpoint is public (issue: openapi.json needs no login).
+    from sw_mis.auth.access import public
+
+    for endpoint, view in app.view_functions.items():
+        if endpoint.startswith("api-docs."):
+            public(view)
+    app.before_request_funcs.setdefault(None, []).insert(0, _load_bearer_user)
+
+    @app.after_request
+    def _no_session_cookie_for_api(response):  # type: ignore[no-untyped-def]
+        if g.get("_login_via_token"):
+            # A token-authenticated request must not mint a cookie session.
+            from flask import session
+
+            session.clear()
+            session.modified = False
+            response.headers.pop("Set-Cookie", None)
+        return response

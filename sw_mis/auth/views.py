@@ -1,0 +1,92 @@
+"""Sign in and out, and keep a working clerk's session alive."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_user, logout_user
+
+from sw_mis.audit.services import log_security, record_event
+from sw_mis.auth.access import ALL_ROLES, allow, public
+from sw_mis.auth.forms import LoginForm
+from sw_mis.auth.services import authenticate
+from sw_mis.db import get_session
+from sw_mis.web.setup import limiter
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: an open redirect would let a phishing link borrow our login page.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not urlsplit(target).netloc
+    ):
+        return target
+    return url_for("registry.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@limiter.limit(lambda: current_app.config["SW_MIS"].login_rate_limit, methods=["POST"])
+def login():  # type: ignore[no-untyped-def]
+    """Show the sign-in form and sign a user in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("registry.index"))
+    form = LoginForm()
+    if request.args.get("expired"):
+        flash("Your session ended after a period of inactivity. Please sign in again.", "info")
+    if form.validate_on_submit():
+        db = get_session()
+        user = authenticate(db, form.username.data or "", form.password.data or "")
+        if user is None:
+            log_security("login.failure", username=form.username.data or "")
+            record_event(db, "login.failure", details={"username": (form.username.data or "")[:80]})
+            db.commit()
+            form.password.errors.append("Wrong username or password.")
+            return render_template("auth/login.html", form=form), 401
+        # A fresh session id on sign-in defeats session fixation.
+        session.clear()
+        login_user(user)
+        now = dt.datetime.now(dt.UTC).timestamp()
+        session["signed_in_at"] = now
+        session["last_seen"] = now
+        session["lang"] = user.language
+        log_security("login.success", username=user.username)
+        record_event(db, "login.success", user=user)
+        return redirect(_safe_next(request.args.get("next")))
+    status = 422 if form.errors else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+@allow(*ALL_ROLES)
+def logout():  # type: ignore[no-untyped-def]
+    """Sign out and forget the session."""
+    log_security("logout", username=current_user.username)
+    record_event(get_session(), "logout")
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/session/keepalive")
+@allow(*ALL_ROLES)
+def keepalive():  # type: ignore[no-untyped-def]
+    """Extend an idle session (the 'stay signed in' button of the timeout warning)."""
+    return jsonify(status="ok", idle_minutes=current_app.config["SW_MIS"].session_idle_minutes)

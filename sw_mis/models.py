@@ -1,0 +1,24 @@
+"""Import every feature's models so the metadata is complete (for Alembic and tests)."""
+
+from sw_mis.audit.models import AuditEvent
+from sw_mis.auth.models import ApiToken, Area, Office, OfficeArea, User
+from sw_mis.db import Base
+from sw_mis.eligibility.models import Determination, ScreeningOutcome, ScreeningRun
+from sw_mis.registry.models import ChangeRecord, Enrolment, Household, Member
+
+__all__ = [
+    "ApiToken",
+    "Area",
+    "AuditEvent",
+    "Base",
+    "ChangeRecord",
+    "Determination",
+    "Enrolment",
+    "Household",
+    "Member",
+    "Office",
+    "OfficeArea",
+    "ScreeningOutcome",
+    "ScreeningRun",
+    "User",
+]
