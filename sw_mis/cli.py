@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -137,6 +140,171 @@ def seed(ctx: Context, count: int, seed: int, country: str) -> None:
     click.echo(f"{made} households seeded")
 
 
+# --- referrals --------------------------------------------------------------------------------
+@main.command("referral")
+@click.argument("household_ref")
+@click.argument("scheme_id")
+@click.option("--member", "member_id", type=int, help="Member id, for a member-level scheme.")
+@click.option(
+    "--user",
+    "username",
+    envvar="SW_MIS_CLI_USER",
+    required=True,
+    help="Issue as this clerk or supervisor (default: $SW_MIS_CLI_USER).",
+)
+@click.option("--language", type=click.Choice(["en", "es", "fr", "pt", "ur"]), default=None)
+@click.option("--size", type=click.Choice(["A5", "A4"]), default="A5", show_default=True)
+@click.option("--counter", default="", help="Counter or desk printed on the slip.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
+@pass_ctx
+def referral(
+    ctx: Context,
+    household_ref: str,
+    scheme_id: str,
+    member_id: int | None,
+    username: str,
+    language: str | None,
+    size: str,
+    counter: str,
+    output: str,
+) -> None:
+    """Issue a referral for HOUSEHOLD_REF to SCHEME_ID and write its slip to a PDF file."""
+    from sw_mis.referrals.cli import issue_and_print
+
+    try:
+        with ctx.app.app_context(), session_scope(ctx.app) as session:
+            ref, pdf = issue_and_print(
+                ctx.app,
+                session,
+                username,
+                household_ref,
+                scheme_id,
+                member_id=member_id,
+                language=language,
+                size=size,
+                counter=counter,
+            )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with open(output, "wb") as fh:
+        fh.write(pdf)
+    click.echo(f"referral {ref} issued; slip written to {output}")
+
+
+@main.command("expire-referrals")
+@click.option("--on", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None)
+@pass_ctx
+def expire_referrals_command(ctx: Context, on: object) -> None:
+    """Mark issued referrals past their expiry date as expired (run daily)."""
+    from sw_mis.referrals.services import expire_referrals
+
+    day = on.date() if on is not None else None  # type: ignore[attr-defined]
+    with ctx.app.app_context(), session_scope(ctx.app) as session:
+        count = expire_referrals(session, day)
+    click.echo(f"{count} referral(s) expired")
+
+
 def run() -> None:  # pragma: no cover - console entry point alias
     """Entry point used by `python -m sw_mis`."""
     sys.exit(main())
+
+
+# --- rules and screening ----------------------------------------------------------------------
+@main.group()
+def rules() -> None:
+    """Check and test the rule packs."""
+
+
+def _rules_root(path: str | None) -> Path:
+    from sw_mis.config import Settings
+
+    return Path(path) if path else Settings.from_env().rules_path
+
+
+@rules.command("check")
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False))
+def rules_check(path: str | None) -> None:
+    """Validate every rule file under PATH; print file:line: message; exit 1 on any error."""
+    from sw_mis.eligibility.loader import load_rules
+
+    book = load_rules(_rules_root(path))
+    for error in book.errors:
+        click.echo(str(error))
+    click.echo(
+        f"{len(book.schemes)} schemes in {len(book.packs)} packs; "
+        f"{len(book.errors)} problem(s)"
+        + (f"; refused packs: {', '.join(sorted(book.refused_packs))}" if book.refused_packs
+           else ""),
+        err=True,
+    )
+    sys.exit(1 if book.errors else 0)
+
+
+@rules.command("test")
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--verbose", "-v", is_flag=True, help="Also list the cases that pass.")
+def rules_test(path: str | None, verbose: bool) -> None:
+    """Run every scheme's test cases; exit 1 if any fails."""
+    from sw_mis.eligibility.rules_test import run_rule_tests
+
+    results = run_rule_tests(_rules_root(path))
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        if verbose or not r.passed:
+            click.echo(str(r))
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    sys.exit(1 if failed else 0)
+
+
+def _as_of(value: str | None) -> dt.date:
+    if not value:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+@main.command()
+@click.argument("household_ref")
+@click.option("--as-of", "as_of", help="Screen as of this date (YYYY-MM-DD); default today.")
+@pass_ctx
+def screen(ctx: Context, household_ref: str, as_of: str | None) -> None:
+    """Screen one household against its country's schemes; print the API's JSON."""
+    from sqlalchemy import select
+
+    from sw_mis.eligibility.service import eligibility_report
+    from sw_mis.registry.models import Household
+
+    date = _as_of(as_of)
+    with ctx.app.app_context(), session_scope(ctx.app) as session:
+        household = session.scalar(select(Household).where(
+            Household.ref == household_ref.strip().upper()))
+        if household is None:
+            raise click.ClickException(f"no household {household_ref!r}")
+        click.echo(json.dumps(eligibility_report(household, date), ensure_ascii=False, indent=2))
+
+
+@main.command("screen-all")
+@click.option("--as-of", "as_of", help="Screen as of this date (YYYY-MM-DD); default today.")
+@click.option("--scheme", "scheme_ids", multiple=True, help="Only this scheme (repeatable).")
+@click.option("--resume", "run_id", type=int, help="Resume an interrupted run by its id.")
+@click.option("--batch-size", default=250_000, show_default=True)
+@pass_ctx
+def screen_all_command(ctx: Context, as_of: str | None, scheme_ids: tuple[str, ...],
+                       run_id: int | None, batch_size: int) -> None:
+    """Screen every household against every scheme (set-based SQL) and store the outcomes."""
+    from sw_mis.eligibility.sql import screen_all
+
+    date = _as_of(as_of)
+    book = ctx.app.extensions["sw_mis.rulebook"]
+    unknown = [s for s in scheme_ids if s not in book.schemes]
+    if unknown:
+        raise click.ClickException(f"unknown scheme(s): {', '.join(unknown)}")
+    # Each batch is committed at its own edge, so a killed run resumes where it stopped.
+    with get_engine(ctx.app).connect() as conn:
+        summary = screen_all(conn, book, date, scheme_ids=list(scheme_ids) or None,
+                             batch_size=batch_size, run_id=run_id, commit=conn.commit)
+    click.echo(json.dumps({"run": summary.run_id, "households": summary.households,
+                           "rows": summary.rows, "seconds": round(summary.seconds, 2),
+                           "schemes": len(summary.schemes)}))

@@ -4,6 +4,7 @@ from sw_mis.audit.models import AuditEvent
 from sw_mis.auth.models import ApiToken, Area, Office, OfficeArea, User
 from sw_mis.db import Base
 from sw_mis.eligibility.models import Determination, ScreeningOutcome, ScreeningRun
+from sw_mis.referrals.models import Referral, ReferralStatusChange
 from sw_mis.registry.models import ChangeRecord, Enrolment, Household, Member
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "Member",
     "Office",
     "OfficeArea",
+    "Referral",
+    "ReferralStatusChange",
     "ScreeningOutcome",
     "ScreeningRun",
     "User",

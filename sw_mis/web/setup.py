@@ -27,13 +27,23 @@ from werkzeug.exceptions import HTTPException
 
 from sw_mis.auth import access
 from sw_mis.auth.models import User
+from sw_mis.auth.services import end_web_session, user_for_web_session
 from sw_mis.db import get_session
 
 log = logging.getLogger("sw_mis")
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], storage_uri="memory://")
+# No storage_uri here: a constructor argument would override RATELIMIT_STORAGE_URI, which
+# init_app sets from SW_MIS_REDIS_URL (shared counters across gunicorn workers and servers).
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+@limiter.request_filter
+def _rate_limits_switched_off() -> bool:
+    # Read per request (Flask-Limiter reads RATELIMIT_ENABLED only once, at init_app), so a
+    # test suite can switch limits off for most tests and on for the one that checks them.
+    return not current_app.config.get("RATELIMIT_ENABLED", True)
 bootstrap = Bootstrap5()
 
 #: Blueprints, in the order a household flows through the system.
@@ -72,8 +82,12 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load_user(user_id: str) -> User | None:
-        user = get_session().get(User, int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.active else None
+        # The cookie alone is not enough: its server-side session must still be live, so a
+        # signed-out (or disabled) user's copied cookie signs no one in.
+        sid = session.get("sid")
+        if not sid or not user_id.isdigit():
+            return None
+        return user_for_web_session(get_session(), int(user_id), str(sid))
 
     for path in BLUEPRINTS:
         try:
@@ -123,6 +137,11 @@ def _nav_items() -> list[dict[str, str]]:
 def _register_hooks(app: Flask) -> None:
     settings = app.config["SW_MIS"]
     app.jinja_env.globals["nav_items"] = _nav_items
+    from sw_mis.auth.views import home_url
+
+    app.jinja_env.globals["home_url"] = home_url
+    app.jinja_env.globals["zip"] = zip
+    app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
     idle = dt.timedelta(minutes=settings.session_idle_minutes)
     absolute = dt.timedelta(hours=settings.session_absolute_hours)
 
@@ -134,6 +153,10 @@ def _register_hooks(app: Flask) -> None:
         last = session.get("last_seen", now)
         started = session.get("signed_in_at", now)
         if now - last > idle.total_seconds() or now - started > absolute.total_seconds():
+            from sw_mis.audit.services import log_security
+
+            log_security("session.expired", username=current_user.username)
+            end_web_session(get_session(), session.get("sid"))
             logout_user()
             session.clear()
             return redirect(url_for("auth.login", next=request.path, expired=1))
@@ -220,6 +243,11 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+        if _is_api():
+            # flask-smorest's handler keeps abort(..., messages=...) as flat field errors.
+            from sw_mis.api import api
+
+            return api.handle_http_exception(exc)
         response = _error_response(exc.code or 500, exc.description or exc.name)
         if exc.code == 405 and exc.response is None:
             allow = exc.get_headers()

@@ -1,0 +1,256 @@
+"""Screen one household against the schemes of a rule book, with the reasons (counter back-end).
+
+The household is a plain snapshot: household facts by name, ``country``, ``ref``, ``members``
+(each with ``id``, optional ``status`` and member facts) and ``enrolments``. Nothing here
+touches Flask or a database session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sw_mis.eligibility.book import Criterion, RuleBook, Scheme
+from sw_mis.eligibility.evaluate import Compiler, Ctx, Fn, Range
+from sw_mis.eligibility.loader import top_id
+
+ELIGIBLE, NOT_ELIGIBLE, UNDETERMINED = "eligible", "not_eligible", "undetermined"
+_OUTCOME = {True: ELIGIBLE, False: NOT_ELIGIBLE, None: UNDETERMINED}
+
+
+def plain(value: Any) -> Any:
+    """Return ``value`` as JSON-friendly data (Decimal -> int/float, Range -> [lo, hi])."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Range):
+        return [value.lo, value.hi]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    return value
+
+
+class CriterionResult:
+    """The outcome of one criterion (or group), the values it read and its sub-criteria."""
+
+    __slots__ = ("children", "id", "kind", "label", "missing", "outcome", "values")
+
+    def __init__(self, id: str | None, label: str, outcome: bool | None, values: dict[str, Any],
+                 children: list[CriterionResult], kind: str,
+                 missing: list[tuple[str, str]]) -> None:
+        self.id, self.label, self.outcome, self.values = id, label, outcome, values
+        self.children, self.kind, self.missing = children, kind, missing
+
+    def __repr__(self) -> str:
+        return f"CriterionResult({self.id!r}, {self.outcome!r}, {self.values!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API form."""
+        d: dict[str, Any] = {"id": self.id, "label": self.label, "outcome": self.outcome,
+                             "values": {k: plain(v) for k, v in self.values.items()}}
+        if self.kind != "when":
+            d["kind"] = self.kind
+            d["children"] = [c.to_dict() for c in self.children]
+        return d
+
+
+@dataclass
+class SchemeResult:
+    """The screening of one household for one scheme."""
+
+    scheme: str
+    name: str
+    unit: str
+    outcome: str
+    criteria: list[CriterionResult]
+    failing: list[str]
+    missing: list[dict[str, str]]
+    members: list[dict[str, Any]]
+    benefit: dict[str, Any] | None
+    parameters: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API form (plain JSON types)."""
+        return {
+            "scheme": self.scheme, "name": self.name, "unit": self.unit,
+            "outcome": self.outcome,
+            "criteria": [c.to_dict() for c in self.criteria],
+            "failing": list(self.failing),
+            "missing": list(self.missing),
+            "members": [{**m, "criteria": [c.to_dict() for c in m["criteria"]],
+                         "amount": plain(m.get("amount"))} for m in self.members],
+            "benefit": None if self.benefit is None else {
+                k: plain(v) for k, v in self.benefit.items()},
+            "parameters": {k: plain(v) for k, v in self.parameters.items()},
+        }
+
+
+# compiled form -----------------------------------------------------------------------------------
+class _Crit:
+    __slots__ = ("children", "fn", "id", "kind", "label", "per_member")
+
+    def __init__(self, c: Criterion, compile_: Compiler) -> None:
+        self.id, self.label, self.kind = c.id, c.label, c.kind
+        self.children = [_Crit(x, compile_) for x in c.children]
+        self.fn = compile_.recording(c.expr) if c.expr is not None else None
+        # A criterion that does not read the assessed member is evaluated once per household.
+        self.per_member = (compile_.member_dependent(c.expr) if c.expr is not None
+                           else any(k.per_member for k in self.children))
+
+    def run(self, ctx: Ctx, m: Any) -> CriterionResult:
+        if self.fn is not None:
+            unk = ctx.unk
+            n0 = len(unk)
+            rec = ctx.rec = {}
+            v = self.fn(ctx, m)
+            missing: list[tuple[str, str]] = []
+            if len(unk) != n0:
+                if v is None:
+                    missing = unk[n0:]
+                del unk[n0:]
+            return CriterionResult(self.id, self.label, v, rec, [], "when", missing)
+        kids = [k.run(ctx, m) for k in self.children]
+        v = _combine(self.kind, [k.outcome for k in kids])
+        missing = [p for k in kids if k.outcome is None for p in k.missing] if v is None else []
+        return CriterionResult(self.id, self.label, v, {}, kids, self.kind, missing)
+
+
+def _combine(kind: str, outcomes: list[bool | None]) -> bool | None:
+    if kind == "not":
+        v = outcomes[0] if outcomes else None
+        return None if v is None else not v
+    if kind == "any":
+        if True in outcomes:
+            return True
+        return None if None in outcomes else False
+    if False in outcomes:
+        return False
+    return None if None in outcomes else True
+
+
+class CompiledScheme:
+    """A scheme's criteria and amount as closures, built once per rule book."""
+
+    def __init__(self, scheme: Scheme, compile_: Compiler) -> None:
+        self.scheme = scheme
+        self.criteria = [_Crit(c, compile_) for c in scheme.criteria]
+        self.amount: Fn | None = compile_(scheme.amount) if scheme.amount is not None else None
+        self.top_ids = [top_id(c) for c in scheme.criteria]
+
+    def _assess(self, ctx: Ctx, m: Any, shared: list[CriterionResult | None] | None = None,
+                ) -> tuple[bool | None, list[CriterionResult]]:
+        if shared is None:
+            results = [c.run(ctx, m) for c in self.criteria]
+        else:
+            results = [c.run(ctx, m) if r is None else r
+                       for c, r in zip(self.criteria, shared, strict=True)]
+        return _combine("all", [r.outcome for r in results]), results
+
+    def _failing(self, results: list[CriterionResult]) -> list[str]:
+        return [i for i, r in zip(self.top_ids, results, strict=True)
+                if r.outcome is False and i is not None]
+
+    def _amount(self, ctx: Ctx, m: Any) -> Any:
+        if self.amount is None:
+            return None
+        n0 = len(ctx.unk)
+        v = self.amount(ctx, m)
+        del ctx.unk[n0:]
+        return None if isinstance(v, Range) else v
+
+    def run(self, ctx: Ctx, params: dict[str, Any]) -> SchemeResult:
+        s = self.scheme
+        ctx.params = params
+        members: list[dict[str, Any]] = []
+        if s.unit == "household":
+            v, criteria = self._assess(ctx, None)
+            failing = self._failing(criteria)
+            missing = _missing(criteria) if v is None else []
+            amount = self._amount(ctx, None)
+        else:
+            outcomes: list[bool | None] = []
+            rows = []
+            shared = [None if c.per_member else c.run(ctx, None) for c in self.criteria]
+            for m in ctx.members:
+                mv, mcrit = self._assess(ctx, m, shared)
+                outcomes.append(mv)
+                rows.append((m, mv, mcrit))
+                members.append({
+                    "id": m.get("id"), "name": m.get("given_name"), "outcome": _OUTCOME[mv],
+                    "criteria": mcrit, "failing": self._failing(mcrit),
+                    "missing": _missing(mcrit) if mv is None else [],
+                    "amount": self._amount(ctx, m) if mv is not False else None,
+                })
+            v = _combine("any", outcomes)
+            # The member shown at top level: the first eligible, else undetermined, else first.
+            pick = next((r for r in rows if r[1] is True), None) or next(
+                (r for r in rows if r[1] is None), None) or (rows[0] if rows else None)
+            criteria = pick[2] if pick else []
+            failing = [] if v is not False else _union(row["failing"] for row in members)
+            missing = [] if v is not None else _union_missing(
+                row["missing"] for row in members if row["outcome"] == UNDETERMINED)
+            amounts = [row["amount"] for row in members if row["outcome"] == ELIGIBLE]
+            amount = None if not amounts or None in amounts else sum(amounts)
+        benefit = None
+        if s.benefit is not None:
+            benefit = {"type": s.benefit["type"], "amount": amount,
+                       "currency": s.benefit.get("currency"), "period": s.benefit.get("period")}
+        return SchemeResult(
+            scheme=s.id, name=s.name, unit=s.unit, outcome=_OUTCOME[v], criteria=criteria,
+            failing=failing, missing=missing, members=members, benefit=benefit,
+            parameters=dict(params),
+        )
+
+
+def _missing(results: list[CriterionResult]) -> list[dict[str, str]]:
+    seen: dict[str, str] = {}
+    for r in results:
+        if r.outcome is None:
+            for path, label in r.missing:
+                seen.setdefault(path, label)
+    return [{"path": p, "label": lab} for p, lab in seen.items()]
+
+
+def _union(lists: Iterable[list[str]]) -> list[str]:
+    return list(dict.fromkeys(x for lst in lists for x in lst))
+
+
+def _union_missing(lists: Iterable[list[dict[str, str]]]) -> list[dict[str, str]]:
+    seen: dict[str, dict[str, str]] = {}
+    for lst in lists:
+        for item in lst:
+            seen.setdefault(item["path"], item)
+    return list(seen.values())
+
+
+def compiled(book: RuleBook, scheme: Scheme) -> CompiledScheme:
+    """Return the closures of ``scheme``, compiling them on first use."""
+    cache = book.cache.setdefault("py", {})
+    cs = cache.get(scheme.id)
+    if cs is None:
+        compiler = book.cache.get("py_compiler")
+        if compiler is None:
+            compiler = book.cache["py_compiler"] = Compiler(book.derived)
+        cs = cache[scheme.id] = CompiledScheme(scheme, compiler)
+    return cs
+
+
+def screen_household(book: RuleBook, household: dict[str, Any], as_of: dt.date,
+                     schemes: Iterable[str | Scheme] | None = None) -> list[SchemeResult]:
+    """Screen one household snapshot against its country's schemes (or ``schemes``) on ``as_of``."""
+    if schemes is None:
+        chosen = book.schemes_for(household.get("country") or "")
+    else:
+        chosen = [s if isinstance(s, Scheme) else book.schemes[s] for s in schemes]
+    ctx = Ctx(household, as_of)
+    results = []
+    for scheme in chosen:
+        params = scheme.parameters_on(as_of)
+        if params is None:  # not in force on that date
+            continue
+        results.append(compiled(book, scheme).run(ctx, params))
+    return results

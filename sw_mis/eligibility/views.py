@@ -1,0 +1,96 @@
+"""Counter screens: a household's eligibility for every scheme, and the rules pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, render_template, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from sw_mis.audit.services import record_event
+from sw_mis.auth.access import ALL_ROLES, allow
+from sw_mis.db import get_session
+from sw_mis.eligibility import presenters
+from sw_mis.eligibility.service import rulebook, screen
+from sw_mis.registry.fields import FIELDS_BY_NAME
+from sw_mis.registry.models import Household
+from sw_mis.registry.visibility import only_visible
+
+bp = Blueprint("eligibility", __name__)
+
+SCREENING_ROLES = ("clerk", "supervisor", "programme_officer", "data_manager", "auditor", "admin")
+RULE_AUTHORS = ("programme_officer", "supervisor", "admin")
+
+
+def parse_as_of(raw: str | None) -> dt.date:
+    """Return the as-of date from a query value (today when blank); 400 on a bad date."""
+    if not raw:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        abort(400, description=f"as_of: {raw!r} is not a date (use YYYY-MM-DD).")
+
+
+def visible_household_or_404(ref: str) -> Household:
+    """Return the household ``ref`` if the current user may see it, else 404."""
+    session = get_session()
+    stmt = only_visible(
+        select(Household).where(Household.ref == ref.strip().upper()), session, current_user
+    )
+    household = session.scalar(stmt)
+    if household is None or household.status != "active":
+        abort(404, description="No household with this reference in your area.")
+    return household
+
+
+@bp.get("/households/<ref>/eligibility")
+@allow(*SCREENING_ROLES)
+def household(ref: str):  # type: ignore[no-untyped-def]
+    """Show every scheme of the household's country grouped by outcome, with reasons."""
+    hh = visible_household_or_404(ref)
+    as_of = parse_as_of(request.args.get("as_of"))
+    results = screen(hh, as_of)
+    record_event(
+        get_session(),
+        "household.screen",
+        object_type="household",
+        object_ref=hh.ref,
+        details={"as_of": as_of.isoformat(), "schemes": len(results)},
+    )
+    groups = presenters.group_by_outcome(rulebook(), hh, results)
+    return render_template(
+        "eligibility/household.html",
+        household=hh,
+        as_of=as_of,
+        groups=groups,
+        rules_version=rulebook().version,
+    )
+
+
+@bp.get("/schemes")
+@allow(*ALL_ROLES)
+def schemes():  # type: ignore[no-untyped-def]
+    """List every loaded scheme by country, with its sources, and any refused pack."""
+    book = rulebook()
+    return render_template(
+        "eligibility/schemes.html",
+        packs=sorted(book.packs.values(), key=lambda p: p.name),
+        refused=book.refused_packs,
+    )
+
+
+@bp.get("/schemes/<scheme_id>")
+@allow(*ALL_ROLES)
+def scheme(scheme_id: str):  # type: ignore[no-untyped-def]
+    """Show one scheme's criteria in plain words, its dated parameters and sources."""
+    found = rulebook().schemes.get(scheme_id)
+    if found is None:
+        abort(404, description=f"No scheme {scheme_id!r} is loaded.")
+    return render_template(
+        "eligibility/scheme.html",
+        scheme=found,
+        criteria=presenters.describe_criteria(found.criteria),
+        facts=[FIELDS_BY_NAME[f] for f in sorted(found.facts) if f in FIELDS_BY_NAME],
+    )
