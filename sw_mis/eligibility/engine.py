@@ -8,7 +8,7 @@ touches Flask or a database session.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -58,6 +58,36 @@ class CriterionResult:
         return d
 
 
+class MemberResult:
+    """One member's outcome in a member-level scheme; its criteria are explained on demand."""
+
+    __slots__ = ("_criteria", "_explain", "amount", "failing", "id", "missing", "name",
+                 "outcome")
+
+    def __init__(self, id: Any, name: Any, outcome: str, failing: list[str],
+                 missing: list[dict[str, str]], amount: Any,
+                 explain: Callable[[], list[CriterionResult]]) -> None:
+        self.id, self.name, self.outcome, self.failing = id, name, outcome, failing
+        self.missing, self.amount, self._explain = missing, amount, explain
+        self._criteria: list[CriterionResult] | None = None
+
+    @property
+    def criteria(self) -> list[CriterionResult]:
+        """Return the member's criteria with the values they read (computed on first use)."""
+        if self._criteria is None:
+            self._criteria = self._explain()
+        return self._criteria
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API form."""
+        return {"id": self.id, "name": self.name, "outcome": self.outcome,
+                "failing": self.failing, "missing": self.missing, "amount": plain(self.amount),
+                "criteria": [c.to_dict() for c in self.criteria]}
+
+
 @dataclass
 class SchemeResult:
     """The screening of one household for one scheme."""
@@ -66,12 +96,20 @@ class SchemeResult:
     name: str
     unit: str
     outcome: str
-    criteria: list[CriterionResult]
     failing: list[str]
     missing: list[dict[str, str]]
-    members: list[dict[str, Any]]
+    members: list[MemberResult]
     benefit: dict[str, Any] | None
     parameters: dict[str, Any]
+    #: household-level: the criteria; member-level: those of the member shown (see docs)
+    _criteria: list[CriterionResult] | Callable[[], list[CriterionResult]]
+
+    @property
+    def criteria(self) -> list[CriterionResult]:
+        """Return the top-level criteria with their values (computed on first use)."""
+        if callable(self._criteria):
+            self._criteria = self._criteria()
+        return self._criteria
 
     def to_dict(self) -> dict[str, Any]:
         """Return the API form (plain JSON types)."""
@@ -81,8 +119,7 @@ class SchemeResult:
             "criteria": [c.to_dict() for c in self.criteria],
             "failing": list(self.failing),
             "missing": list(self.missing),
-            "members": [{**m, "criteria": [c.to_dict() for c in m["criteria"]],
-                         "amount": plain(m.get("amount"))} for m in self.members],
+            "members": [m.to_dict() for m in self.members],
             "benefit": None if self.benefit is None else {
                 k: plain(v) for k, v in self.benefit.items()},
             "parameters": {k: plain(v) for k, v in self.parameters.items()},
@@ -91,12 +128,13 @@ class SchemeResult:
 
 # compiled form -----------------------------------------------------------------------------------
 class _Crit:
-    __slots__ = ("children", "fn", "id", "kind", "label", "per_member")
+    __slots__ = ("children", "fast", "fn", "id", "kind", "label", "per_member")
 
     def __init__(self, c: Criterion, compile_: Compiler) -> None:
         self.id, self.label, self.kind = c.id, c.label, c.kind
         self.children = [_Crit(x, compile_) for x in c.children]
         self.fn = compile_.recording(c.expr) if c.expr is not None else None
+        self.fast = compile_(c.expr) if c.expr is not None else None
         # A criterion that does not read the assessed member is evaluated once per household.
         self.per_member = (compile_.member_dependent(c.expr) if c.expr is not None
                            else any(k.per_member for k in self.children))
@@ -117,6 +155,18 @@ class _Crit:
         v = _combine(self.kind, [k.outcome for k in kids])
         missing = [p for k in kids if k.outcome is None for p in k.missing] if v is None else []
         return CriterionResult(self.id, self.label, v, {}, kids, self.kind, missing)
+
+    def decide(self, ctx: Ctx, m: Any) -> bool | None:
+        """Return the outcome only; the facts read stay in ctx.unk only if it is unknown."""
+        unk = ctx.unk
+        n0 = len(unk)
+        if self.fast is not None:
+            v = self.fast(ctx, m)
+        else:
+            v = _combine(self.kind, [k.decide(ctx, m) for k in self.children])
+        if v is not None and len(unk) != n0:
+            del unk[n0:]
+        return v
 
 
 def _combine(kind: str, outcomes: list[bool | None]) -> bool | None:
@@ -141,13 +191,8 @@ class CompiledScheme:
         self.amount: Fn | None = compile_(scheme.amount) if scheme.amount is not None else None
         self.top_ids = [top_id(c) for c in scheme.criteria]
 
-    def _assess(self, ctx: Ctx, m: Any, shared: list[CriterionResult | None] | None = None,
-                ) -> tuple[bool | None, list[CriterionResult]]:
-        if shared is None:
-            results = [c.run(ctx, m) for c in self.criteria]
-        else:
-            results = [c.run(ctx, m) if r is None else r
-                       for c, r in zip(self.criteria, shared, strict=True)]
+    def _assess(self, ctx: Ctx, m: Any) -> tuple[bool | None, list[CriterionResult]]:
+        results = [c.run(ctx, m) for c in self.criteria]
         return _combine("all", [r.outcome for r in results]), results
 
     def _failing(self, results: list[CriterionResult]) -> list[str]:
@@ -165,45 +210,70 @@ class CompiledScheme:
     def run(self, ctx: Ctx, params: dict[str, Any]) -> SchemeResult:
         s = self.scheme
         ctx.params = params
-        members: list[dict[str, Any]] = []
+        members: list[MemberResult] = []
+        criteria: list[CriterionResult] | Callable[[], list[CriterionResult]]
         if s.unit == "household":
             v, criteria = self._assess(ctx, None)
             failing = self._failing(criteria)
             missing = _missing(criteria) if v is None else []
             amount = self._amount(ctx, None)
         else:
-            outcomes: list[bool | None] = []
-            rows = []
-            shared = [None if c.per_member else c.run(ctx, None) for c in self.criteria]
-            for m in ctx.members:
-                mv, mcrit = self._assess(ctx, m, shared)
-                outcomes.append(mv)
-                rows.append((m, mv, mcrit))
-                members.append({
-                    "id": m.get("id"), "name": m.get("given_name"), "outcome": _OUTCOME[mv],
-                    "criteria": mcrit, "failing": self._failing(mcrit),
-                    "missing": _missing(mcrit) if mv is None else [],
-                    "amount": self._amount(ctx, m) if mv is not False else None,
-                })
-            v = _combine("any", outcomes)
+            members = self._members(ctx, params)
+            outcomes = [m.outcome for m in members]
+            v = True if ELIGIBLE in outcomes else (None if UNDETERMINED in outcomes else False)
             # The member shown at top level: the first eligible, else undetermined, else first.
-            pick = next((r for r in rows if r[1] is True), None) or next(
-                (r for r in rows if r[1] is None), None) or (rows[0] if rows else None)
-            criteria = pick[2] if pick else []
-            failing = [] if v is not False else _union(row["failing"] for row in members)
+            pick = next((m for m in members if m.outcome == ELIGIBLE), None) or next(
+                (m for m in members if m.outcome == UNDETERMINED), None) or (
+                members[0] if members else None)
+            criteria = (lambda: pick.criteria) if pick is not None else []
+            failing = [] if v is not False else _union(m.failing for m in members)
             missing = [] if v is not None else _union_missing(
-                row["missing"] for row in members if row["outcome"] == UNDETERMINED)
-            amounts = [row["amount"] for row in members if row["outcome"] == ELIGIBLE]
+                m.missing for m in members if m.outcome == UNDETERMINED)
+            amounts = [m.amount for m in members if m.outcome == ELIGIBLE]
             amount = None if not amounts or None in amounts else sum(amounts)
         benefit = None
         if s.benefit is not None:
             benefit = {"type": s.benefit["type"], "amount": amount,
                        "currency": s.benefit.get("currency"), "period": s.benefit.get("period")}
         return SchemeResult(
-            scheme=s.id, name=s.name, unit=s.unit, outcome=_OUTCOME[v], criteria=criteria,
-            failing=failing, missing=missing, members=members, benefit=benefit,
-            parameters=dict(params),
+            scheme=s.id, name=s.name, unit=s.unit, outcome=_OUTCOME[v], failing=failing,
+            missing=missing, members=members, benefit=benefit, parameters=dict(params),
+            _criteria=criteria,
         )
+
+    def _members(self, ctx: Ctx, params: dict[str, Any]) -> list[MemberResult]:
+        """Decide every member quickly; explain a member's criteria only when asked."""
+        # Criteria that do not read the assessed member are evaluated once for the household.
+        shared = [None if c.per_member else c.run(ctx, None) for c in self.criteria]
+        pairs = list(zip(self.criteria, shared, strict=True))
+        unk = ctx.unk
+        found = []
+        for m in ctx.members:
+            n0 = len(unk)
+            outs = [c.decide(ctx, m) if r is None else r.outcome for c, r in pairs]
+            v = _combine("all", outs)
+            missing: list[dict[str, str]] = []
+            if v is None:
+                facts = unk[n0:] + [p for r in shared if r is not None and r.outcome is None
+                                    for p in r.missing]
+                missing = [{"path": p, "label": lab} for p, lab in dict(facts).items()]
+            del unk[n0:]
+            failing = [i for i, o in zip(self.top_ids, outs, strict=True)
+                       if o is False and i is not None]
+            found.append(MemberResult(
+                m.get("id"), m.get("given_name"), _OUTCOME[v], failing, missing,
+                self._amount(ctx, m) if v is not False else None,
+                self._explainer(ctx, m, params, pairs)))
+        return found
+
+    @staticmethod
+    def _explainer(ctx: Ctx, m: Any, params: dict[str, Any],
+                   pairs: list[tuple[_Crit, CriterionResult | None]],
+                   ) -> Callable[[], list[CriterionResult]]:
+        def explain() -> list[CriterionResult]:
+            ctx.params = params  # another scheme may have run since
+            return [c.run(ctx, m) if r is None else r for c, r in pairs]
+        return explain
 
 
 def _missing(results: list[CriterionResult]) -> list[dict[str, str]]:

@@ -45,13 +45,22 @@ def _fact_label(name: str) -> str:
     )
 
 
-def question_for(path: str, member_names: dict[str, str]) -> str:
-    """Return what to ask the family for a missing fact path."""
-    if path.startswith("members."):
-        _, member_id, fact = path.split(".", 2)
-        who = member_names.get(member_id, f"member {member_id}")
-        return f"{_fact_label(fact)} — {who}"
-    return _fact_label(path)
+def questions_for(paths: list[str], member_names: dict[str, str]) -> list[str]:
+    """Return what to ask the family, one line per fact, naming the members it concerns."""
+    household_facts: list[str] = []
+    by_fact: dict[str, list[str]] = {}
+    for path in paths:
+        if path.startswith("members."):
+            _, member_id, fact = path.split(".", 2)
+            who = member_names.get(member_id, f"member {member_id}")
+            by_fact.setdefault(_fact_label(fact), [])
+            if who not in by_fact[_fact_label(fact)]:
+                by_fact[_fact_label(fact)].append(who)
+        elif _fact_label(path) not in household_facts:
+            household_facts.append(_fact_label(path))
+    return sorted(household_facts) + [
+        f"{label} — {', '.join(people)}" for label, people in sorted(by_fact.items())
+    ]
 
 
 def _format_value(value: Any) -> str:
@@ -76,20 +85,28 @@ def _format_value(value: Any) -> str:
 def _criteria_rows(criteria: list[dict[str, Any]], depth: int = 0) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for c in criteria:
-        values = c.get("values") or {}
-        rows.append(
-            {
-                "id": c.get("id"),
-                "label": c.get("label") or c.get("id") or "",
-                "outcome": c.get("outcome"),
-                "depth": depth,
-                "facts": [
-                    (_fact_label(k.split(".")[-1]), _format_value(v)) for k, v in values.items()
-                ],
-            }
-        )
-        rows.extend(_criteria_rows(c.get("children") or [], depth + 1))
+        children = c.get("children") or []
+        if c.get("kind") == "not" and not c.get("label") and len(children) == 1:
+            # An unlabelled exclusion reads best as one line: "Not the case: <condition>".
+            child = children[0]
+            rows.append(_row({**child, "outcome": c.get("outcome")}, depth,
+                             prefix="Not the case: "))
+            rows.extend(_criteria_rows(child.get("children") or [], depth + 1))
+            continue
+        rows.append(_row(c, depth))
+        rows.extend(_criteria_rows(children, depth + 1))
     return rows
+
+
+def _row(c: dict[str, Any], depth: int, prefix: str = "") -> dict[str, Any]:
+    values = c.get("values") or {}
+    return {
+        "id": c.get("id"),
+        "label": prefix + (c.get("label") or c.get("id") or ""),
+        "outcome": c.get("outcome"),
+        "depth": depth,
+        "facts": [(_fact_label(k.split(".")[-1]), _format_value(v)) for k, v in values.items()],
+    }
 
 
 def _benefit_text(benefit: dict[str, Any] | None) -> str:
@@ -124,7 +141,7 @@ def group_by_outcome(
                 for m in data.get("members", [])
                 if m["outcome"] == "eligible"
             ],
-            questions=sorted({question_for(m["path"], names) for m in data.get("missing", [])}),
+            questions=questions_for([m["path"] for m in data.get("missing", [])], names),
             benefit=_benefit_text(data.get("benefit")),
         )
         grouped[view.outcome].append(view)

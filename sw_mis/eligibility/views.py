@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
@@ -12,7 +13,9 @@ from sw_mis.audit.services import record_event
 from sw_mis.auth.access import ALL_ROLES, allow
 from sw_mis.db import get_session
 from sw_mis.eligibility import presenters
-from sw_mis.eligibility.service import rulebook, screen
+from sw_mis.eligibility.drafts import try_draft
+from sw_mis.eligibility.forms import DraftForm
+from sw_mis.eligibility.service import household_snapshot, rulebook, screen
 from sw_mis.registry.fields import FIELDS_BY_NAME
 from sw_mis.registry.models import Household
 from sw_mis.registry.visibility import only_visible
@@ -94,3 +97,27 @@ def scheme(scheme_id: str):  # type: ignore[no-untyped-def]
         criteria=presenters.describe_criteria(found.criteria),
         facts=[FIELDS_BY_NAME[f] for f in sorted(found.facts) if f in FIELDS_BY_NAME],
     )
+
+
+@bp.route("/schemes/try", methods=["GET", "POST"])
+@allow(*RULE_AUTHORS)
+def try_scheme():  # type: ignore[no-untyped-def]
+    """Screen a household against a draft rule file without saving anything."""
+    form = DraftForm()
+    if request.method == "GET":
+        source = rulebook().schemes.get(request.args.get("scheme", ""))
+        if source is not None:
+            form.draft.data = Path(source.file).read_text(encoding="utf-8") if Path(
+                source.file).is_file() else ""
+        form.as_of.data = form.as_of.data or dt.date.today()
+        return render_template("eligibility/try.html", form=form, trial=None)
+    if not form.validate_on_submit():
+        return render_template("eligibility/try.html", form=form, trial=None), 422
+    hh = visible_household_or_404(form.household.data or "")
+    trial = try_draft(rulebook(), hh.country, form.draft.data or "", household_snapshot(hh),
+                      form.as_of.data or dt.date.today())
+    groups = None
+    if trial.result is not None and trial.book is not None:
+        groups = presenters.group_by_outcome(trial.book, hh, [trial.result])
+    return render_template("eligibility/try.html", form=form, trial=trial, groups=groups,
+                           household=hh), (422 if trial.errors else 200)

@@ -156,3 +156,41 @@ def test_rules_check_reports_file_and_line(tmp_path: Path):
 def test_rules_check_passes_on_the_shipped_packs():
     result = CliRunner().invoke(main, ["rules", "check", str(PROJECT_ROOT / "rules")])
     assert result.exit_code == 0, result.output
+
+
+def _draft_form(client, scheme_id):
+    page = client.get(f"/schemes/try?scheme={scheme_id}")
+    assert page.status_code == 200
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    draft = (PROJECT_ROOT / "rules" / "pk" / f"{scheme_id}.yaml").read_text(encoding="utf-8")
+    assert "pmt_cutoff" in page.text  # the form starts from the scheme as shipped
+    return token, draft
+
+
+def test_try_a_draft_rule_without_saving(app, client, db_session):
+    officer = make_user(db_session, "programme_officer")
+    clerk = make_user(db_session, "clerk")
+    household = make_household(db_session, clerk, pmt_score=50, in_social_registry=True)
+    login(client, officer)
+    token, draft = _draft_form(client, "pk-bisp-kafaalat")
+    version = app.extensions["sw_mis.rulebook"].version
+
+    def trial(text):
+        return client.post("/schemes/try", data={
+            "csrf_token": token, "draft": text, "household": household.ref,
+            "as_of": AS_OF.isoformat()})
+
+    shipped = trial(draft)
+    assert shipped.status_code == 200
+    assert 'data-outcome="not_eligible"' in shipped.text  # PMT 50 is above both cut-offs
+    raised = trial(draft.replace("{2021-09-23: 32}", "{2021-09-23: 60}"))
+    assert 'data-outcome="not_eligible"' not in raised.text  # the draft moves the cut-off
+    broken = trial(draft.replace("when: in_social_registry", "when: in_social_registri"))
+    assert broken.status_code == 422
+    assert re.search(r"draft:\d+: .*in_social_registri", broken.text)
+    assert app.extensions["sw_mis.rulebook"].version == version  # nothing was saved
+
+
+def test_clerks_cannot_try_drafts(app, client, db_session):
+    login(client, make_user(db_session, "clerk"))
+    assert client.get("/schemes/try").status_code == 403
