@@ -225,7 +225,7 @@ def upgrade() -> None:
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('given_name', sa.String(length=80), nullable=False),
     sa.Column('family_name', sa.String(length=80), nullable=False),
-    sa.Column('name_key', sa.String(length=200), nullable=False),
+    sa.Column('name_key', sa.String(length=200).with_variant(sa.String(length=200, collation='C'), 'postgresql'), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('status_date', sa.Date(), nullable=True),
     sa.Column('status_reason', sa.String(length=200), nullable=True),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, g, jsonify, request
-from flask_login import login_user
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
@@ -69,20 +68,25 @@ API_BLUEPRINTS = (
 
 
 def _load_bearer_user() -> None:
+    """Authenticate an API request by its bearer token alone; a session cookie never counts."""
     if not request.path.startswith(API_PREFIX):
         return
+    from sw_mis.web.setup import login_manager
+
+    # Flask-Login reads ``g._login_user`` before looking at the session: pinning it here means
+    # a browser's cookie can never authenticate (or change state through) the API.
+    g._login_user = login_manager.anonymous_user()
+    g._login_via_token = True
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token.strip():
         return
     found = user_for_token(get_session(), token.strip())
     if found is not None:
         user, row = found
         g.api_user = user
         g.api_token = row
-        # Only for this request: the API never sets a session cookie.
-        login_user(user, remember=False, fresh=False)
-        g._login_via_token = True
+        g._login_user = user
 
 
 def init_api(app: Flask) -> None:
@@ -106,19 +110,16 @@ def init_api(app: Flask) -> None:
                 continue
             raise
         csrf.exempt(blp)  # type: ignore[arg-type]  # bearer tokens, never cookies
-        api.register_blueprint(blp, url_prefix=API_PREFIX)  # type: ignore[arg-type]
-    # The spec endpoint is public (issue: openapi.json needs no login).
-    from sw_mis.auth.access import public
-
-    for endpoint, view in app.view_functions.items():
-        if endpoint.startswith("api-docs."):
-            public(view)
+        # Our prefix goes in front of the blueprint's own (flask-smorest would replace it).
+        prefix = API_PREFIX + (getattr(blp, "url_prefix", None) or "")
+        api.register_blueprint(blp, url_prefix=prefix)  # type: ignore[arg-type]
+    # The spec endpoint (api-docs.openapi_json) is public: see access.PUBLIC_ENDPOINTS.
     app.before_request_funcs.setdefault(None, []).insert(0, _load_bearer_user)
 
     @app.after_request
     def _no_session_cookie_for_api(response):  # type: ignore[no-untyped-def]
         if g.get("_login_via_token"):
-            # A token-authenticated request must not mint a cookie session.
+            # An API request must never mint or refresh a cookie session.
             from flask import session
 
             session.clear()

@@ -105,7 +105,11 @@ class Member(_MemberFacts, Base):  # type: ignore[valid-type,misc]
     given_name: Mapped[str] = mapped_column(String(80))
     family_name: Mapped[str] = mapped_column(String(80), default="")
     #: Phonetic keys of the names (Double Metaphone-like), indexed for spelling-tolerant search.
-    name_key: Mapped[str] = mapped_column(String(200), default="")
+    # Byte-order collation on PostgreSQL: search scans key prefixes as ranges, which only
+    # holds when the index sorts like Python compares strings (SQLite always does).
+    name_key: Mapped[str] = mapped_column(
+        String(200).with_variant(String(200, collation="C"), "postgresql"), default=""
+    )
     status: Mapped[str] = mapped_column(String(20), default="present")
     status_date: Mapped[dt.date | None] = mapped_column(Date)
     status_reason: Mapped[str | None] = mapped_column(String(200))

@@ -8,9 +8,11 @@ import uuid
 
 from flask import (
     Flask,
+    Response,
     current_app,
     g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -44,6 +46,8 @@ def _rate_limits_switched_off() -> bool:
     # Read per request (Flask-Limiter reads RATELIMIT_ENABLED only once, at init_app), so a
     # test suite can switch limits off for most tests and on for the one that checks them.
     return not current_app.config.get("RATELIMIT_ENABLED", True)
+
+
 bootstrap = Bootstrap5()
 
 #: Blueprints, in the order a household flows through the system.
@@ -207,15 +211,19 @@ def _register_hooks(app: Flask) -> None:
         return response
 
 
-def _error_response(status: int, message: str, error_id: str | None = None):  # type: ignore[no-untyped-def]
+def _error_response(status: int, message: str, error_id: str | None = None) -> Response:
+    """Return the error as JSON for the API and as a generic page (no traceback) otherwise."""
     if _is_api():
         body: dict[str, object] = {"errors": {"_request": [message]}}
         if error_id:
             body["error_id"] = error_id
-        return jsonify(body), status
-    return render_template(
-        "errors/error.html", status=status, message=message, error_id=error_id
-    ), status
+        response = jsonify(body)
+    else:
+        response = make_response(
+            render_template("errors/error.html", status=status, message=message, error_id=error_id)
+        )
+    response.status_code = status
+    return response
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -238,7 +246,7 @@ def _register_error_handlers(app: Flask) -> None:
             "again in a moment.",
             error_id,
         )
-        response[0].headers["Retry-After"] = "5"
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.errorhandler(HTTPException)
@@ -253,7 +261,7 @@ def _register_error_handlers(app: Flask) -> None:
             allow = exc.get_headers()
             for key, value in allow:
                 if key == "Allow":
-                    response[0].headers["Allow"] = value
+                    response.headers["Allow"] = value
         return response
 
     @app.errorhandler(Exception)

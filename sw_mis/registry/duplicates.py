@@ -1,0 +1,113 @@
+"""Find people already registered: exact national ID clashes and likely duplicates by name."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rapidfuzz import fuzz
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from sw_mis.registry.models import Household, Member
+from sw_mis.registry.names import display_name, name_key
+from sw_mis.registry.visibility import visible_clause
+
+#: rapidfuzz score from which two names count as the same name spelt differently.
+NAME_SIMILARITY = 85
+MAX_CANDIDATES = 200
+
+
+def national_id_clashes(
+    session: Session, national_ids: dict[int, str], exclude_household_id: int | None = None
+) -> list[tuple[int, Member, Household]]:
+    """Return (row, member, household) for present members already holding one of the IDs."""
+    if not national_ids:
+        return []
+    stmt = (
+        select(Member, Household)
+        .join(Household, Member.household_id == Household.id)
+        .where(
+            Member.national_id.in_(set(national_ids.values())),
+            Member.status == "present",
+            Household.status == "active",
+        )
+    )
+    if exclude_household_id is not None:
+        stmt = stmt.where(Household.id != exclude_household_id)
+    found = {m.national_id: (m, h) for m, h in session.execute(stmt).all()}
+    return [(row, *found[nid]) for row, nid in national_ids.items() if nid in found]
+
+
+def same_person_score(
+    given: str, family: str, dob: dt.date | None, estimated: bool | None, other: Member
+) -> float:
+    """Return a 0-100 name score when the birth dates agree, else 0."""
+    if dob is None or other.date_of_birth is None:
+        return 0.0
+    tolerance = 366 if (estimated or other.date_of_birth_estimated) else 0
+    if abs((dob - other.date_of_birth).days) > tolerance:
+        return 0.0
+    if name_key(given, family) == other.name_key:
+        return 100.0
+    return fuzz.token_sort_ratio(
+        display_name(given, family), display_name(other.given_name, other.family_name)
+    )
+
+
+def likely_duplicates(
+    session: Session,
+    user: Any,
+    country: str,
+    admin2: str | None,
+    members: list[dict[str, Any]],
+    exclude_household_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """Return people in the same district with a similar name and the same date of birth."""
+    rows = [(i, m) for i, m in enumerate(members) if m.get("date_of_birth") and m.get("given_name")]
+    if not rows or not admin2:
+        return []
+    window = []
+    for _, m in rows:
+        spread = dt.timedelta(days=366)
+        window.append(
+            Member.date_of_birth.between(m["date_of_birth"] - spread, m["date_of_birth"] + spread)
+        )
+    stmt = (
+        select(Member, Household)
+        .join(Household, Member.household_id == Household.id)
+        .where(
+            Household.country == country,
+            Household.admin2 == admin2,
+            Household.status == "active",
+            Member.status == "present",
+            or_(*window),
+            visible_clause(session, user),
+        )
+        .limit(MAX_CANDIDATES)
+    )
+    if exclude_household_id is not None:
+        stmt = stmt.where(and_(Household.id != exclude_household_id))
+    candidates = list(session.execute(stmt).all())
+    found = []
+    for i, m in rows:
+        for other, household in candidates:
+            score = same_person_score(
+                m["given_name"],
+                m.get("family_name") or "",
+                m["date_of_birth"],
+                m.get("date_of_birth_estimated"),
+                other,
+            )
+            if score >= NAME_SIMILARITY:
+                found.append(
+                    {
+                        "row": i,
+                        "member_id": other.id,
+                        "household_ref": household.ref,
+                        "name": other.full_name,
+                        "date_of_birth": other.date_of_birth,
+                        "score": round(score),
+                    }
+                )
+    return found
