@@ -36,6 +36,13 @@ def create_app(
         )
 
     db.init_app(app, engine)
+    if settings.proxy_hops:
+        # Behind a reverse proxy the client's address (for logs and rate limits) and the
+        # scheme come from X-Forwarded-*; trust exactly as many hops as are configured.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from sw_mis.web import setup as web_setup
 

@@ -44,6 +44,8 @@ class Settings:
     login_rate_limit: str = "10 per minute"
     max_request_bytes: int = 2 * 1024 * 1024
     statement_timeout_ms: int = 0
+    #: Reverse proxies in front of the app (0 = none); their X-Forwarded-* headers are trusted.
+    proxy_hops: int = 0
 
     @property
     def production(self) -> bool:
@@ -87,6 +89,7 @@ class Settings:
         try:
             expiry = int(env.get("SW_MIS_REFERRAL_EXPIRY_DAYS", "90"))
             idle = int(env.get("SW_MIS_SESSION_IDLE_MINUTES", "30"))
+            proxy_hops = int(env.get("SW_MIS_PROXY_HOPS", "0"))
         except ValueError as exc:
             raise ConfigError(f"a numeric SW_MIS_* setting is not a number: {exc}") from exc
         return cls(
@@ -102,6 +105,7 @@ class Settings:
             referral_expiry_days=expiry,
             public_base_url=env.get("SW_MIS_PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
             session_idle_minutes=idle,
+            proxy_hops=proxy_hops,
         )
 
     def flask_config(self) -> dict[str, object]:

@@ -8,6 +8,7 @@ from flask import Flask, g, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
+from sw_mis.api.fields import ErrorSchema
 from sw_mis.auth.services import user_for_token
 from sw_mis.db import get_session
 
@@ -36,6 +37,9 @@ def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
 
 class SwMisApi(Api):
     """flask-smorest with our error body and the ``Allow`` header kept on 405."""
+
+    #: Documents the body of the default (and 422) error responses as what we really send.
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
         data = getattr(error, "data", None) or {}

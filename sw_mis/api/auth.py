@@ -7,13 +7,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields
 
+from sw_mis.api.fields import UtcDateTime
 from sw_mis.audit.services import log_security, record_event
 from sw_mis.auth.access import ALL_ROLES, allow, public
 from sw_mis.auth.services import authenticate, issue_token, revoke_token
 from sw_mis.db import get_session
 from sw_mis.web.setup import limiter
 
-blp = Blueprint("api_auth", __name__, url_prefix="/auth", description="Bearer tokens")
+# No url_prefix here: init_api registers every API blueprint with url_prefix=/api/v1, which
+# replaces (not extends) a blueprint's own prefix, so the full path is spelled on the route.
+blp = Blueprint("api_auth", __name__, description="Bearer tokens")
 
 
 class CredentialsSchema(Schema):
@@ -23,10 +26,10 @@ class CredentialsSchema(Schema):
 
 class TokenSchema(Schema):
     token = fields.String(required=True)
-    expires_at = fields.DateTime(required=True)
+    expires_at = UtcDateTime(required=True)
 
 
-@blp.route("/token")
+@blp.route("/auth/token")
 class TokenResource(MethodView):
     @public
     @limiter.limit(lambda: current_app.config["SW_MIS"].login_rate_limit)

@@ -3,7 +3,10 @@
 A view is decorated with :func:`allow` (roles) or :func:`public`. A request to an endpoint with
 neither is refused (403) by :func:`enforce`, which runs before every request, so forgetting a
 declaration closes a door instead of opening it. ``docs/security.md`` holds the same matrix in
-words, and ``tests/auth/test_access_matrix.py`` checks one against the other.
+words, and ``tests/security/test_access_matrix.py`` checks one against the other.
+
+JSON API requests (under ``/api/``) are authenticated by bearer token only: a session cookie
+never authenticates them, so a page's cookie cannot be replayed against the API (no CSRF there).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_login import current_user
 
 from sw_mis.auth.models import NATIONWIDE_ROLES, ROLES
@@ -20,6 +23,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ALL_ROLES = frozenset(ROLES)
 PUBLIC = "public"
+#: Endpoints registered by extensions, whose views we cannot decorate.
+PUBLIC_ENDPOINTS = frozenset({"static", "api-docs.openapi_json"})
+API_PATH_PREFIX = "/api/"
 
 
 def allow(*roles: str) -> Callable[[F], F]:
@@ -43,7 +49,7 @@ def public(view: F) -> F:
 
 def allowed_roles(app: Flask, endpoint: str, method: str = "GET") -> frozenset[str] | str | None:
     """Return the roles declared for ``endpoint`` and ``method``, ``"public"``, or None."""
-    if endpoint == "static" or endpoint.endswith(".static"):
+    if endpoint in PUBLIC_ENDPOINTS or endpoint.endswith(".static"):
         return PUBLIC
     view = app.view_functions.get(endpoint)
     if view is None:
@@ -73,6 +79,11 @@ class LoginRequired(Exception):
     """The endpoint needs a signed-in user."""
 
 
+def is_api_request() -> bool:
+    """Return True when the current request is for the JSON API (bearer tokens only)."""
+    return request.path.startswith(API_PATH_PREFIX)
+
+
 def enforce() -> None:
     """Check the current request against the endpoint's declared roles (deny by default)."""
     endpoint = request.endpoint
@@ -81,7 +92,9 @@ def enforce() -> None:
     declared = allowed_roles(current_app, endpoint, request.method)
     if declared == PUBLIC:
         return
-    if not current_user.is_authenticated:
+    # The API trusts only the bearer token loaded for this request, never the cookie session.
+    user = g.get("api_user") if is_api_request() else current_user
+    if user is None or not user.is_authenticated:
         raise LoginRequired()
-    if declared is None or current_user.role not in declared:
+    if declared is None or user.role not in declared:
         raise AccessDenied()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sw_mis.auth.models import ROLES, ApiToken, Area, Office, User
+from sw_mis.auth.models import ROLES, ApiToken, Area, Office, OfficeArea, User
 from sw_mis.auth.passwords import hash_password, password_problem, verify_password
 
 TOKEN_LIFETIME = dt.timedelta(hours=8)
@@ -73,6 +74,72 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# A signed-in browser session is a row in ``api_tokens`` too, so that signing out (or an admin
+# disabling the account) really ends it on the server: Flask's cookie sessions are otherwise
+# valid until they expire, even after logout. Its digest is salted with this prefix, so a
+# session id presented as an API bearer token matches nothing (and vice versa).
+_SESSION_DIGEST_PREFIX = "web-session:"
+
+
+def start_web_session(
+    session: Session, user: User, lifetime: dt.timedelta, now: dt.datetime | None = None
+) -> str:
+    """Create a server-side record of a browser session and return its random id."""
+    now = now or dt.datetime.now(dt.UTC)
+    sid = secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            user_id=user.id,
+            token_hash=_digest(_SESSION_DIGEST_PREFIX + sid),
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    session.flush()
+    return sid
+
+
+def _live_row(session: Session, digest: str) -> ApiToken | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    if row is None or row.revoked_at is not None:
+        return None
+    if _aware(row.expires_at) <= dt.datetime.now(dt.UTC) or not row.user.active:
+        return None
+    return row
+
+
+def user_for_web_session(session: Session, user_id: int, sid: str) -> User | None:
+    """Return the active user of a live (not ended, not expired) browser session, or None."""
+    row = _live_row(session, _digest(_SESSION_DIGEST_PREFIX + sid))
+    if row is None or row.user_id != user_id:
+        return None
+    return row.user
+
+
+def end_web_session(session: Session, sid: str | None) -> None:
+    """End a browser session on the server, so its cookie no longer signs anyone in."""
+    if not sid:
+        return
+    row = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _digest(_SESSION_DIGEST_PREFIX + sid))
+    )
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = dt.datetime.now(dt.UTC)
+        session.flush()
+
+
+def revoke_all_credentials(session: Session, user: User) -> int:
+    """End every browser session and revoke every API token of ``user``; return how many."""
+    now = dt.datetime.now(dt.UTC)
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
+    for row in rows:
+        row.revoked_at = now
+    session.flush()
+    return len(rows)
+
+
 def issue_token(
     session: Session, user: User, now: dt.datetime | None = None
 ) -> tuple[str, ApiToken]:
@@ -94,10 +161,8 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def user_for_token(session: Session, token: str) -> tuple[User, ApiToken] | None:
     """Return the user and token row for a valid, unexpired, unrevoked bearer token."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if row is None or row.revoked_at is not None:
-        return None
-    if _aware(row.expires_at) <= dt.datetime.now(dt.UTC) or not row.user.active:
+    row = _live_row(session, _digest(token))
+    if row is None:
         return None
     return row.user, row
 
@@ -121,3 +186,190 @@ def visible_area_codes(session: Session, user: User) -> set[str] | None:
         frontier = children - codes
         codes |= children
     return codes
+
+
+# --- administration: users, offices, areas ----------------------------------------------------
+def _office_by_code(session: Session, office_code: str | None) -> Office | None:
+    if not office_code:
+        return None
+    office = session.scalar(select(Office).where(Office.code == office_code))
+    if office is None:
+        raise UserError(f"office: no office with code {office_code!r}")
+    return office
+
+
+def update_user(
+    session: Session,
+    user: User,
+    *,
+    role: str,
+    office_code: str | None,
+    active: bool,
+    full_name: str | None = None,
+) -> dict[str, tuple[object, object]]:
+    """Change a user's role, office and active flag; return ``{field: (old, new)}``."""
+    if role not in ROLES:
+        raise UserError(f"role: must be one of {', '.join(ROLES)}")
+    office = _office_by_code(session, office_code)
+    if office is None and role not in ("admin", "auditor"):
+        raise UserError(f"office: a {role} must belong to an office")
+    changes: dict[str, tuple[object, object]] = {}
+    old_office = user.office.code if user.office else None
+    new_office = office.code if office else None
+    if user.role != role:
+        changes["role"] = (user.role, role)
+    if old_office != new_office:
+        changes["office"] = (old_office, new_office)
+    if user.active != active:
+        changes["active"] = (user.active, active)
+    if full_name is not None and full_name.strip() and full_name.strip() != user.full_name:
+        changes["full_name"] = (user.full_name, full_name.strip())
+        user.full_name = full_name.strip()
+    user.role = role
+    user.office = office
+    user.active = active
+    if "role" in changes or "office" in changes or not active:
+        # New rights (or none) take effect now, not when today's sessions and tokens expire.
+        revoke_all_credentials(session, user)
+    session.flush()
+    return changes
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Set a new argon2 password hash for ``user`` and end their sessions and tokens."""
+    problem = password_problem(password)
+    if problem:
+        raise UserError(f"password: {problem}")
+    user.password_hash = hash_password(password)
+    revoke_all_credentials(session, user)
+    session.flush()
+
+
+def create_office(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    country: str,
+    address: str = "",
+    hours: str = "",
+    area_codes: list[str] | tuple[str, ...] = (),
+) -> Office:
+    """Create an office covering ``area_codes`` (codes of areas of the same country)."""
+    code = code.strip().upper()
+    if not code:
+        raise UserError("code: must not be empty")
+    if session.scalar(select(Office.id).where(Office.code == code)) is not None:
+        raise UserError(f"code: an office with code {code!r} already exists")
+    office = Office(
+        code=code, name=name.strip(), country=country.upper(), address=address, hours=hours
+    )
+    session.add(office)
+    _set_office_areas(session, office, area_codes)
+    session.flush()
+    return office
+
+
+def update_office(
+    session: Session,
+    office: Office,
+    *,
+    name: str,
+    address: str = "",
+    hours: str = "",
+    area_codes: list[str] | tuple[str, ...] = (),
+) -> dict[str, tuple[object, object]]:
+    """Change an office's name, address, hours and covered areas; return the changes."""
+    changes: dict[str, tuple[object, object]] = {}
+    for field, value in (("name", name.strip()), ("address", address), ("hours", hours)):
+        if getattr(office, field) != value:
+            changes[field] = (getattr(office, field), value)
+            setattr(office, field, value)
+    old_areas = sorted(office.area_codes)
+    _set_office_areas(session, office, area_codes)
+    if sorted(office.area_codes) != old_areas:
+        changes["areas"] = (old_areas, sorted(office.area_codes))
+    session.flush()
+    return changes
+
+
+def _set_office_areas(
+    session: Session, office: Office, area_codes: list[str] | tuple[str, ...]
+) -> None:
+    wanted = sorted(set(area_codes))
+    if wanted:
+        found = dict(
+            session.execute(select(Area.code, Area.country).where(Area.code.in_(wanted))).all()
+        )
+        missing = [c for c in wanted if c not in found]
+        if missing:
+            raise UserError(f"areas: unknown area codes {', '.join(missing)}")
+        foreign = [c for c in wanted if found[c] != office.country]
+        if foreign:
+            raise UserError(f"areas: not in {office.country}: {', '.join(foreign)}")
+    keep = [a for a in office.areas if a.area_code in wanted]
+    have = {a.area_code for a in keep}
+    office.areas = keep + [OfficeArea(area_code=c) for c in wanted if c not in have]
+
+
+def _area_field(item: object, *names: str) -> object:
+    for name in names:
+        value = item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def load_areas(session: Session, country: str, areas: Iterable[object]) -> tuple[int, int]:
+    """Insert or update a country's areas (dicts or objects with code, name, level, parent).
+
+    Parents are written before children, so the list may come in any order. Returns
+    ``(added, updated)``; areas no longer listed are kept, as households may still use them.
+    """
+    country = country.strip().upper()
+    items = []
+    for item in areas:
+        code = str(_area_field(item, "code") or "").strip()
+        if not code:
+            raise UserError("areas: an area has no code")
+        parent = _area_field(item, "parent", "parent_code")
+        items.append(
+            (
+                code,
+                str(_area_field(item, "name") or code),
+                int(_area_field(item, "level") or 1),  # type: ignore[call-overload]
+                str(parent) if parent else None,
+            )
+        )
+    items.sort(key=lambda i: i[2])
+    existing = {a.code: a for a in session.scalars(select(Area).where(Area.country == country))}
+    known = set(existing) | {i[0] for i in items}
+    added = updated = 0
+    for code, name, level, parent in items:
+        if parent and parent not in known:
+            raise UserError(f"areas: {code} names unknown parent {parent}")
+        area = existing.get(code)
+        if area is None:
+            session.add(
+                Area(code=code, country=country, level=level, name=name, parent_code=parent)
+            )
+            added += 1
+        elif (area.name, area.level, area.parent_code) != (name, level, parent):
+            area.name, area.level, area.parent_code = name, level, parent
+            updated += 1
+    # Rows of one table are inserted in the order added: sorted by level, parents come first.
+    session.flush()
+    return added, updated
+
+
+def list_areas(session: Session, country: str | None = None) -> list[Area]:
+    """Return areas (of ``country``, if given) ordered by country, level and name."""
+    query = select(Area).order_by(Area.country, Area.level, Area.name)
+    if country:
+        query = query.where(Area.country == country.upper())
+    return list(session.scalars(query))
+
+
+def area_countries(session: Session) -> list[str]:
+    """Return the countries that have areas loaded."""
+    return list(session.scalars(select(Area.country).distinct().order_by(Area.country)))

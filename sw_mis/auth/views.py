@@ -21,7 +21,7 @@ from flask_login import current_user, login_user, logout_user
 from sw_mis.audit.services import log_security, record_event
 from sw_mis.auth.access import ALL_ROLES, allow, public
 from sw_mis.auth.forms import LoginForm
-from sw_mis.auth.services import authenticate
+from sw_mis.auth.services import authenticate, end_web_session, start_web_session
 from sw_mis.db import get_session
 from sw_mis.web.setup import limiter
 
@@ -34,10 +34,19 @@ def _safe_next(target: str | None) -> str:
         target
         and target.startswith("/")
         and not target.startswith("//")
+        and "\\" not in target  # browsers read "/\host" as "//host"
         and not urlsplit(target).netloc
     ):
         return target
-    return url_for("registry.index")
+    return home_url()
+
+
+def home_url() -> str:
+    """Return the first screen the signed-in user's role may use (the household list first)."""
+    from sw_mis.web.setup import _nav_items
+
+    items = _nav_items() if current_user.is_authenticated else []
+    return url_for(items[0]["endpoint"]) if items else url_for("auth.login")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -45,8 +54,8 @@ def _safe_next(target: str | None) -> str:
 @limiter.limit(lambda: current_app.config["SW_MIS"].login_rate_limit, methods=["POST"])
 def login():  # type: ignore[no-untyped-def]
     """Show the sign-in form and sign a user in."""
-    if current_user.is_authenticated:
-        return redirect(url_for("registry.index"))
+    if current_user.is_authenticated and home_url() != request.path:
+        return redirect(home_url())
     form = LoginForm()
     if request.args.get("expired"):
         flash("Your session ended after a period of inactivity. Please sign in again.", "info")
@@ -59,8 +68,13 @@ def login():  # type: ignore[no-untyped-def]
             db.commit()
             form.password.errors.append("Wrong username or password.")
             return render_template("auth/login.html", form=form), 401
-        # A fresh session id on sign-in defeats session fixation.
+        # A fresh session id on sign-in defeats session fixation: nothing planted before
+        # sign-in survives it, and the server-side session id is new.
         session.clear()
+        settings = current_app.config["SW_MIS"]
+        session["sid"] = start_web_session(
+            db, user, dt.timedelta(hours=settings.session_absolute_hours)
+        )
         login_user(user)
         now = dt.datetime.now(dt.UTC).timestamp()
         session["signed_in_at"] = now
@@ -78,7 +92,9 @@ def login():  # type: ignore[no-untyped-def]
 def logout():  # type: ignore[no-untyped-def]
     """Sign out and forget the session."""
     log_security("logout", username=current_user.username)
-    record_event(get_session(), "logout")
+    db = get_session()
+    record_event(db, "logout")
+    end_web_session(db, session.get("sid"))
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
