@@ -1,0 +1,520 @@
+"""Beneficiary lists: the eligible (or undetermined) households and members of a scheme.
+
+Rows come from the registry-wide SQL back-end (``sw_mis.eligibility.sql.scheme_select``) joined
+to the households, their areas, their heads and — for member-level schemes — the members, and
+are streamed from a server-side cursor, so a list of a million rows never sits in memory. The
+same functions serve the web form, the API and the CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from sqlalchemy import Select, and_, distinct, func, select, true
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from sw_mis.audit.services import record_event
+from sw_mis.auth.models import Area
+from sw_mis.auth.services import visible_area_codes
+from sw_mis.eligibility.book import RuleBook, Scheme
+from sw_mis.eligibility.sql import scheme_select
+from sw_mis.exports import writers
+from sw_mis.exports.writers import Column, group_households
+from sw_mis.registry.fields import HOUSEHOLD_FIELDS, MEMBER_FIELDS
+from sw_mis.registry.models import Household, Member
+from sw_mis.registry.visibility import visible_clause
+
+#: Who may produce beneficiary lists (docs/security.md): the programme side, not the counter.
+EXPORT_ROLES = ("supervisor", "programme_officer", "data_manager", "admin")
+#: Roles whose lists carry personal identifiers (national ID…); supervisors' lists leave them out.
+IDENTIFIER_ROLES = frozenset({"programme_officer", "data_manager", "admin", "system"})
+OUTCOMES = ("eligible", "undetermined")
+FORMATS = ("csv", "xlsx", "pdf", "json")
+#: Rows fetched per round trip from the server-side cursor.
+YIELD_PER = 5000
+
+households = Household.__table__
+members = Member.__table__
+areas = Area.__table__
+
+
+class SystemUser:
+    """The CLI's identity: every area, identifiers included, audited as ``cli``."""
+
+    id = None
+    username = "cli"
+    role = "system"
+    is_authenticated = True
+
+
+SYSTEM = SystemUser()
+
+
+class ExportError(ValueError):
+    """A list that cannot be produced (unknown scheme, scheme not in force…)."""
+
+    def __init__(self, message: str, status: int = 422, field: str = "_request") -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What a list holds: one scheme's households with one outcome, as of a date, by area."""
+
+    scheme: Scheme
+    as_of: dt.date
+    outcome: str = "eligible"
+    admin1: str | None = None
+    admin2: str | None = None
+
+    @property
+    def member_level(self) -> bool:
+        """Return True when the list has one row per member (member-level scheme)."""
+        return self.scheme.unit == "member"
+
+    def details(self) -> dict[str, Any]:
+        """Return the list's parameters, for audit events and file titles."""
+        return {
+            "scheme": self.scheme.id,
+            "outcome": self.outcome,
+            "as_of": self.as_of.isoformat(),
+            "admin1": self.admin1,
+            "admin2": self.admin2,
+        }
+
+
+def list_spec(
+    book: RuleBook,
+    scheme_id: str,
+    as_of: dt.date,
+    outcome: str = "eligible",
+    admin1: str | None = None,
+    admin2: str | None = None,
+) -> ListSpec:
+    """Check and return a list's parameters; raise ExportError when none can be made."""
+    scheme = book.schemes.get(scheme_id)
+    if scheme is None:
+        raise ExportError(f"No scheme {scheme_id!r} is loaded.", 404, "scheme_id")
+    if outcome not in OUTCOMES:
+        raise ExportError(f"Must be one of {', '.join(OUTCOMES)}.", field="outcome")
+    if scheme.parameters_on(as_of) is None:
+        raise ExportError(
+            f"Scheme {scheme_id} is not in force on {as_of.isoformat()}.", field="as_of"
+        )
+    return ListSpec(
+        scheme, as_of, outcome, (admin1 or "").strip() or None, (admin2 or "").strip() or None
+    )
+
+
+def shows_identifiers(user: Any) -> bool:
+    """Return True when ``user``'s lists carry personal identifiers."""
+    return getattr(user, "role", None) in IDENTIFIER_ROLES
+
+
+def columns(spec: ListSpec, user: Any) -> list[Column]:
+    """Return the columns of ``spec``'s list as ``user`` may see them, in order."""
+    cols = [
+        Column("household", "Household"),
+        Column("country", "Country"),
+        Column("admin1", "Province code"),
+        Column("admin1_name", "Province"),
+        Column("admin2", "District code"),
+        Column("admin2_name", "District"),
+        Column("admin3", "Sub-district code"),
+        Column("admin3_name", "Sub-district"),
+        Column("locality", "Locality"),
+        Column("head_name", "Head of household"),
+    ]
+    # Identifier facts are declared once (FactField.identifier): a new one is withheld as well.
+    cols += [
+        Column(f"head_{f.name}", f"Head's {f.label}", identifier=True)
+        for f in MEMBER_FIELDS
+        if f.identifier
+    ]
+    cols += [Column(f.name, f.label, identifier=True) for f in HOUSEHOLD_FIELDS if f.identifier]
+    if spec.member_level:
+        cols += [
+            Column("member_id", "Member id", kind="int"),
+            Column("member_name", "Beneficiary"),
+            Column("sex", "Sex"),
+            Column("date_of_birth", "Date of birth", kind="date"),
+            Column("relationship_to_head", "Relationship to head"),
+        ]
+        cols += [Column(f.name, f.label, identifier=True) for f in MEMBER_FIELDS if f.identifier]
+    if not shows_identifiers(user):
+        cols = [c for c in cols if not c.identifier]
+    return cols
+
+
+def _full_name(table: Any) -> Any:
+    return func.trim(table.c.given_name + " " + table.c.family_name)
+
+
+def _session_and_conn(conn_or_session: Session | Connection) -> tuple[Session, Connection, bool]:
+    """Return a session (for the visibility rules), its connection, and whether we made it."""
+    if isinstance(conn_or_session, Session):
+        return conn_or_session, conn_or_session.connection(), False
+    return Session(bind=conn_or_session), conn_or_session, True
+
+
+def _visibility(conn_or_session: Session | Connection, user: Any) -> Any:
+    if isinstance(user, SystemUser):
+        return true()
+    session, _, made = _session_and_conn(conn_or_session)
+    try:
+        return visible_clause(session, user)
+    finally:
+        if made:
+            session.close()
+
+
+def _filtered(
+    book: RuleBook,
+    spec: ListSpec,
+    visible: Any,
+    after_id: int | None = None,
+    up_to_id: int | None = None,
+) -> tuple[Any, Any]:
+    """Return (FROM clause, WHERE conditions) of the list: scheme rows joined to households."""
+    s = scheme_select(book, spec.scheme.id, spec.as_of, after_id, up_to_id).subquery("s")
+    source = s.join(households, households.c.id == s.c.household_id)
+    where = [s.c.outcome == spec.outcome, visible]
+    if spec.admin1:
+        where.append(households.c.admin1 == spec.admin1)
+    if spec.admin2:
+        where.append(households.c.admin2 == spec.admin2)
+    return (s, source), where
+
+
+def _rows_select(
+    book: RuleBook,
+    spec: ListSpec,
+    cols: list[Column],
+    visible: Any,
+    after_id: int | None = None,
+    up_to_id: int | None = None,
+) -> Select[Any]:
+    (s, source), where = _filtered(book, spec, visible, after_id, up_to_id)
+    head = members.alias("hm")
+    source = source.outerjoin(
+        head,
+        and_(
+            head.c.household_id == households.c.id,
+            head.c.relationship_to_head == "head",
+            head.c.status == "present",
+        ),
+    )
+    a = {level: areas.alias(f"a{level}") for level in (1, 2, 3)}
+    for level, alias in a.items():
+        source = source.outerjoin(alias, alias.c.code == households.c[f"admin{level}"])
+    m = members.alias("m") if spec.member_level else None
+    if m is not None:
+        source = source.join(m, m.c.id == s.c.member_id)
+    exprs: dict[str, Any] = {
+        "household": households.c.ref,
+        "country": households.c.country,
+        "locality": households.c.locality,
+        "head_name": _full_name(head),
+        **{f"admin{lv}": households.c[f"admin{lv}"] for lv in (1, 2, 3)},
+        **{f"admin{lv}_name": a[lv].c.name for lv in (1, 2, 3)},
+        **{f"head_{f.name}": head.c[f.name] for f in MEMBER_FIELDS if f.identifier},
+        **{f.name: households.c[f.name] for f in HOUSEHOLD_FIELDS if f.identifier},
+    }
+    order = [households.c.admin1, households.c.admin2, households.c.ref]
+    if m is not None:
+        exprs.update(
+            {
+                "member_id": m.c.id,
+                "member_name": _full_name(m),
+                "sex": m.c.sex,
+                "date_of_birth": m.c.date_of_birth,
+                "relationship_to_head": m.c.relationship_to_head,
+                **{f.name: m.c[f.name] for f in MEMBER_FIELDS if f.identifier},
+            }
+        )
+        order += [m.c.position, m.c.id]
+    return (
+        select(*(exprs[c.key].label(c.key) for c in cols))
+        .select_from(source)
+        .where(*where)
+        .order_by(*order)
+    )
+
+
+def beneficiary_rows(
+    conn_or_session: Session | Connection,
+    book: RuleBook,
+    user: Any,
+    scheme_id: str,
+    as_of: dt.date,
+    outcome: str = "eligible",
+    admin1: str | None = None,
+    admin2: str | None = None,
+) -> Iterator[tuple[Any, ...]]:
+    """Stream the list's rows (tuples in the order of :func:`columns`) from a server cursor."""
+    spec = list_spec(book, scheme_id, as_of, outcome, admin1, admin2)
+    return stream_rows(conn_or_session, book, spec, user)
+
+
+@dataclass(frozen=True)
+class PreparedList:
+    """A list ready to stream: what it is, who asked, its columns and its statement."""
+
+    spec: ListSpec
+    user: Any
+    columns: list[Column]
+    statement: Select[Any]
+
+
+def prepare_list(
+    conn_or_session: Session | Connection, book: RuleBook, spec: ListSpec, user: Any
+) -> PreparedList:
+    """Resolve what ``user`` may see of ``spec``'s list now, while their session is open."""
+    cols = columns(spec, user)
+    stmt = _rows_select(book, spec, cols, _visibility(conn_or_session, user))
+    return PreparedList(spec, user, cols, stmt)
+
+
+def iter_rows(
+    conn_or_session: Session | Connection,
+    prepared: PreparedList,
+) -> Iterator[tuple[Any, ...]]:
+    """Yield a prepared list's rows from a server-side cursor."""
+    _, conn, _ = _session_and_conn(conn_or_session)
+    # yield_per turns on stream_results: a server-side cursor on PostgreSQL, fetchmany on
+    # SQLite; only YIELD_PER rows are held at a time whatever the list's length.
+    result = conn.execute(prepared.statement, execution_options={"yield_per": YIELD_PER})
+    try:
+        for part in result.partitions():
+            yield from (tuple(row) for row in part)
+    finally:
+        result.close()
+
+
+def stream_rows(
+    conn_or_session: Session | Connection, book: RuleBook, spec: ListSpec, user: Any
+) -> Iterator[tuple[Any, ...]]:
+    """Stream ``spec``'s rows as ``user`` may see them; see :func:`beneficiary_rows`."""
+    return iter_rows(conn_or_session, prepare_list(conn_or_session, book, spec, user))
+
+
+def count_beneficiaries(
+    conn_or_session: Session | Connection,
+    book: RuleBook,
+    spec: ListSpec,
+    user: Any,
+    *,
+    households_only: bool = False,
+) -> int:
+    """Return how many rows (or households) ``spec``'s list holds for ``user``."""
+    (s, source), where = _filtered(book, spec, _visibility(conn_or_session, user))
+    counted = func.count(distinct(s.c.household_id)) if households_only else func.count()
+    _, conn, _ = _session_and_conn(conn_or_session)
+    return int(conn.execute(select(counted).select_from(source).where(*where)).scalar_one())
+
+
+def beneficiary_page(
+    conn_or_session: Session | Connection,
+    book: RuleBook,
+    spec: ListSpec,
+    user: Any,
+    page: int = 1,
+    per_page: int = 100,
+) -> dict[str, Any]:
+    """Return one page of the list grouped by household: ``{items, total, page, per_page}``."""
+    visible = _visibility(conn_or_session, user)
+    _, conn, _ = _session_and_conn(conn_or_session)
+    (s, source), where = _filtered(book, spec, visible)
+    # Pages follow household ids, so a page's rows are fetched by screening its id range only.
+    ids = list(
+        conn.execute(
+            select(s.c.household_id)
+            .select_from(source)
+            .where(*where)
+            .group_by(s.c.household_id)
+            .order_by(s.c.household_id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ).scalars()
+    )
+    total = count_beneficiaries(conn_or_session, book, spec, user, households_only=True)
+    items: list[dict[str, Any]] = []
+    if ids:
+        cols = columns(spec, user)
+        stmt = _rows_select(book, spec, cols, visible, after_id=ids[0] - 1, up_to_id=ids[-1])
+        rows = conn.execute(_page_order(stmt.where(households.c.id.in_(ids)), spec)).all()
+        items = group_households(cols, rows)
+    return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def _page_order(stmt: Select[Any], spec: ListSpec) -> Select[Any]:
+    """Order a page's rows by household id (then member id), as the page's ids are."""
+    order = [households.c.id]
+    if spec.member_level:
+        order.append(stmt.selected_columns["member_id"])
+    return stmt.order_by(None).order_by(*order)
+
+
+def record_export(
+    session: Session, user: Any, spec: ListSpec, fmt: str, rows: int, *, complete: bool = True
+) -> None:
+    """Audit an export: who, which list, which format, how many rows, whether it finished."""
+    record_event(
+        session,
+        f"export.{fmt}",
+        object_type="scheme",
+        object_ref=spec.scheme.id,
+        details={
+            **spec.details(),
+            "format": fmt,
+            "rows": rows,
+            "complete": complete,
+            "identifiers": shows_identifiers(user),
+        },
+        user=user,
+    )
+
+
+# --- files: one service behind the web form, the API and the CLI ---------------------------------
+#: A printed list past this many rows is refused (reportlab keeps every page until it saves).
+PDF_MAX_ROWS = 100_000
+MIMETYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+    "json": "application/json",
+}
+
+
+@dataclass(frozen=True)
+class Heading:
+    """How a list introduces itself: file name, title, subtitle and the 'About' lines."""
+
+    filename: str
+    title: str
+    subtitle: str
+    about: list[tuple[str, str]]
+
+
+def heading(conn_or_session: Session | Connection, spec: ListSpec, user: Any, fmt: str) -> Heading:
+    """Return the file name and titles of ``spec``'s list in format ``fmt``."""
+    _, conn, _ = _session_and_conn(conn_or_session)
+    codes = [c for c in (spec.admin1, spec.admin2) if c]
+    names = (
+        dict(conn.execute(select(areas.c.code, areas.c.name).where(areas.c.code.in_(codes))).all())
+        if codes
+        else {}
+    )
+    area = " / ".join(names.get(c, c) for c in codes) or "All areas"
+    if not isinstance(user, SystemUser) and not codes:
+        area += " you may see"
+    what = "Eligible beneficiaries" if spec.outcome == "eligible" else "Undetermined — to follow up"
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    by = getattr(user, "username", "")
+    # Area codes come from the request: keep the file name to plain characters.
+    stem = re.sub(
+        r"[^A-Za-z0-9._-]",
+        "_",
+        "-".join([spec.scheme.id, spec.outcome, spec.as_of.isoformat(), *codes]),
+    )
+    about = [
+        ("Scheme", f"{spec.scheme.name} ({spec.scheme.id})"),
+        ("List", what),
+        ("As of", spec.as_of.isoformat()),
+        ("Area", area),
+        ("Generated", f"{now} by {by}"),
+    ]
+    subtitle = (
+        f"Scheme {spec.scheme.id} · {what} · as of {spec.as_of.isoformat()} · "
+        f"{area} · generated {now} by {by}"
+    )
+    return Heading(f"{stem}.{fmt}", f"{spec.scheme.name}: {what.lower()}", subtitle, about)
+
+
+def write_list(
+    session: Session, book: RuleBook, spec: ListSpec, user: Any, fmt: str, out: IO[bytes]
+) -> int:
+    """Write ``spec``'s list as CSV, XLSX or PDF to the binary file ``out``, audit it, and
+    return the number of rows."""
+    if fmt == "pdf":
+        total = count_beneficiaries(session, book, spec, user)
+        if total > PDF_MAX_ROWS:
+            raise ExportError(
+                f"The list has {total:,} rows; a printed list is limited to "
+                f"{PDF_MAX_ROWS:,}. Choose an area, or download CSV or XLSX.",
+                field="format",
+            )
+    head = heading(session, spec, user, fmt)
+    prepared = prepare_list(session, book, spec, user)
+    cols = prepared.columns
+    rows = iter_rows(session, prepared)
+    try:
+        if fmt == "csv":
+            counted = writers.Counted(rows)
+            writers.write_csv(cols, counted, out)
+            n = counted.count
+        elif fmt == "xlsx":
+            n = writers.write_xlsx(cols, rows, out, head.about)
+        elif fmt == "pdf":
+            n, _ = writers.write_pdf(cols, rows, out, head.title, head.subtitle)
+        else:
+            raise ExportError(f"Must be csv, xlsx or pdf, not {fmt!r}.", field="format")
+    finally:
+        rows.close()  # type: ignore[attr-defined]  # ends the server-side cursor early
+    record_export(session, user, spec, fmt, n)
+    return n
+
+
+def csv_stream(session: Session, prepared: PreparedList) -> Iterator[bytes]:
+    """Yield a prepared list as CSV chunks; audit it with the rows sent, even if cut short."""
+    rows = iter_rows(session, prepared)
+    counted = writers.Counted(rows)
+    complete = False
+    try:
+        yield from writers.csv_chunks(prepared.columns, counted)
+        complete = True
+    finally:
+        rows.close()  # type: ignore[attr-defined]
+        record_export(
+            session, prepared.user, prepared.spec, "csv", counted.count, complete=complete
+        )
+
+
+def json_page(
+    session: Session, book: RuleBook, spec: ListSpec, user: Any, page: int, per_page: int
+) -> dict[str, Any]:
+    """Return one page of the list as the API's JSON document, audited."""
+    body = beneficiary_page(session, book, spec, user, page, per_page)
+    rows = sum(max(1, len(item["members"])) for item in body["items"])
+    record_export(session, user, spec, "json", rows)
+    return body
+
+
+# --- choices for the form -------------------------------------------------------------------------
+def scheme_choices(book: RuleBook, user: Any) -> list[tuple[str, str]]:
+    """Return (id, label) of the schemes ``user`` may list: their office's country, or all."""
+    office = getattr(user, "office", None)
+    country = office.country if office is not None else None
+    return [
+        (s.id, f"{s.country} · {s.name}")
+        for s in sorted(book.schemes.values(), key=lambda s: (s.country, s.name))
+        if country is None or s.country == country
+    ]
+
+
+def area_choices(session: Session, user: Any, level: int) -> list[tuple[str, str]]:
+    """Return (code, name) of the level-``level`` areas ``user`` may see."""
+    stmt = select(Area.code, Area.name, Area.parent_code).where(Area.level == level)
+    if not isinstance(user, SystemUser):
+        codes = visible_area_codes(session, user)
+        if codes is not None:
+            stmt = stmt.where(Area.code.in_(codes))
+    rows = session.execute(stmt.order_by(Area.country, Area.name)).all()
+    return [(code, name) for code, name, _ in rows]
