@@ -33,6 +33,8 @@ MODULES = (
     "benchmarks.eligibility",
     "benchmarks.exports",
     "benchmarks.imports",
+    "benchmarks.dashboards",
+    "benchmarks.load",
 )
 
 

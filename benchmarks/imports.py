@@ -22,11 +22,31 @@ from benchmarks import Context, Figure, benchmark
 from sw_mis.registry.seed import HOUSEHOLD_COLUMNS, MEMBER_COLUMNS, _Generator
 
 TARGET_SECONDS = 120.0
-HH_FIELDS = ("admin1", "admin2", "admin3", "locality", "address", "area_type", "pmt_score",
-             "income_monthly", "dwelling_type", "has_electricity", "rooms")  # fmt: skip
-M_FIELDS = ("given_name", "family_name", "sex", "date_of_birth", "date_of_birth_estimated",
-            "relationship_to_head", "national_id", "marital_status", "school_enrolled",
-            "employment_status")  # fmt: skip
+HH_FIELDS = (
+    "admin1",
+    "admin2",
+    "admin3",
+    "locality",
+    "address",
+    "area_type",
+    "pmt_score",
+    "income_monthly",
+    "dwelling_type",
+    "has_electricity",
+    "rooms",
+)
+M_FIELDS = (
+    "given_name",
+    "family_name",
+    "sex",
+    "date_of_birth",
+    "date_of_birth_estimated",
+    "relationship_to_head",
+    "national_id",
+    "marital_status",
+    "school_enrolled",
+    "employment_status",
+)
 
 
 def write_survey(ctx: Context, path: Path, count: int, first_id: int) -> int:
@@ -65,12 +85,23 @@ def _data_manager(ctx: Context, session: Any) -> Any:
     name = "bench-data-manager"
     user = session.scalar(select(User).where(User.username == name))
     if user is None:
-        provinces = list(session.scalars(
-            select(Area.code).where(Area.country == ctx.country, Area.level == 1)))  # fmt: skip
-        office = create_office(session, code=f"BENCH-IMP-{ctx.country}", name="Import office",
-                               country=ctx.country, area_codes=provinces)  # fmt: skip
-        user = create_user(session, username=name, password=uuid.uuid4().hex,
-                           role="data_manager", office_code=office.code)  # fmt: skip
+        provinces = list(
+            session.scalars(select(Area.code).where(Area.country == ctx.country, Area.level == 1))
+        )
+        office = create_office(
+            session,
+            code=f"BENCH-IMP-{ctx.country}",
+            name="Import office",
+            country=ctx.country,
+            area_codes=provinces,
+        )
+        user = create_user(
+            session,
+            username=name,
+            password=uuid.uuid4().hex,
+            role="data_manager",
+            office_code=office.code,
+        )
         session.commit()
     return user
 
@@ -106,11 +137,13 @@ def import_file(ctx: Context) -> Iterator[Figure]:
                 services.check_batch(session, user, batch, max_bytes=limit)
                 session.commit()
                 dry = time.perf_counter() - start
-                checked = (batch.households_valid, batch.households_invalid,
-                           batch.households_duplicate)  # fmt: skip
+                checked = (
+                    batch.households_valid,
+                    batch.households_invalid,
+                    batch.households_duplicate,
+                )
                 start = time.perf_counter()
-                services.commit_batch(session, user, batch, commit=session.commit,
-                                      max_bytes=limit)  # fmt: skip
+                services.commit_batch(session, user, batch, commit=session.commit, max_bytes=limit)
                 session.commit()
                 wet = time.perf_counter() - start
                 imported = batch.households_imported
@@ -118,10 +151,23 @@ def import_file(ctx: Context) -> Iterator[Figure]:
                 session.rollback()
                 session.close()
     size = f"{ctx.engine.dialect.name},{count}"
-    notes = (f"{rows} member rows, {size_mb:.1f} MB CSV; valid/invalid/duplicates "
-             f"{checked}; baseline: reading the file ({baseline:.1f} s)")  # fmt: skip
-    yield Figure(name=f"import.dry_run.seconds[{size}]", value=round(dry, 1), unit="s",
-                 target=TARGET_SECONDS, baseline=round(baseline, 2), notes=notes)  # fmt: skip
-    yield Figure(name=f"import.commit.seconds[{size}]", value=round(wet, 1), unit="s",
-                 target=TARGET_SECONDS, baseline=round(baseline, 2),
-                 notes=f"{imported} households imported; " + notes)  # fmt: skip
+    notes = (
+        f"{rows} member rows, {size_mb:.1f} MB CSV; valid/invalid/duplicates "
+        f"{checked}; baseline: reading the file ({baseline:.1f} s)"
+    )
+    yield Figure(
+        name=f"import.dry_run.seconds[{size}]",
+        value=round(dry, 1),
+        unit="s",
+        target=TARGET_SECONDS,
+        baseline=round(baseline, 2),
+        notes=notes,
+    )
+    yield Figure(
+        name=f"import.commit.seconds[{size}]",
+        value=round(wet, 1),
+        unit="s",
+        target=TARGET_SECONDS,
+        baseline=round(baseline, 2),
+        notes=f"{imported} households imported; " + notes,
+    )

@@ -204,6 +204,90 @@ def expire_referrals_command(ctx: Context, on: object) -> None:
     click.echo(f"{count} referral(s) expired")
 
 
+
+# --- bulk import and background jobs ----------------------------------------------------------
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--mapping", "mapping_arg", help="A saved mapping's name, or a mapping YAML file.")
+@click.option("--commit", "do_commit", is_flag=True, help="Import (default: a dry run only).")
+@click.option("--source", help="Source of the household keys (default: mapping or file name).")
+@click.option("--include-duplicates", is_flag=True,
+              help="Also import households with likely duplicates (checked by a person).")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the refused households with their problems to this CSV file.")
+@click.option("--max-mb", type=int, default=None, help="Largest file accepted, in MB.")
+@click.option("--user", "username", envvar="SW_MIS_CLI_USER", required=True,
+              help="Import as this data manager (default: $SW_MIS_CLI_USER).")
+@pass_ctx
+def import_command(ctx: Context, file: str, mapping_arg: str | None, do_commit: bool,
+                   source: str | None, include_duplicates: bool, errors_path: str | None,
+                   max_mb: int | None, username: str) -> None:
+    """Check FILE (CSV or XLSX) against the registry; with --commit, import its valid households."""
+    from sqlalchemy import select
+
+    from sw_mis.auth.models import User
+    from sw_mis.imports import services
+    from sw_mis.imports.readers import DEFAULT_MAX_BYTES
+
+    limit = max_mb * 1024 * 1024 if max_mb else DEFAULT_MAX_BYTES
+    path = Path(file).resolve()
+    try:
+        with ctx.app.app_context(), session_scope(ctx.app) as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None or not user.active:
+                raise click.ClickException(f"no active user {username!r}")
+            mapping = services.load_mapping_arg(session, mapping_arg)
+            if not mapping.defaults.get("country") and user.office is not None:
+                mapping.defaults["country"] = user.office.country
+            batch = services.create_batch(session, user, path, path.name, mapping=mapping,
+                                          source=source)
+            session.commit()
+            if not do_commit:
+                services.check_batch(session, user, batch, max_bytes=limit)
+                phase = "check"
+            else:
+                # An edge that commits chunk by chunk: a killed run, started again, resumes.
+                services.commit_batch(session, user, batch, include_likely=include_duplicates,
+                                      errors_path=Path(errors_path) if errors_path else None,
+                                      commit=session.commit, max_bytes=limit)
+                phase = "commit"
+            problems, total = services.batch_problems(session, batch, phase, limit=50)
+            for note in batch.summary.get("notes", []):
+                click.echo(f"note: {note}")
+            if batch.summary.get("unmapped"):
+                click.echo("unmapped columns: " + ", ".join(batch.summary["unmapped"]))
+            for p in problems:
+                click.echo(f"row {p.row_number or '-'}, column {p.column or '-'}, "
+                           f"value {p.value!r}: {p.problem}")
+            if total > len(problems):
+                click.echo(f"… and {total - len(problems)} more problem(s)")
+            click.echo(json.dumps({
+                "batch": batch.id, "dry_run": not do_commit, "households": batch.households_total,
+                "valid": batch.households_valid, "imported": batch.households_imported,
+                "invalid": batch.households_invalid, "duplicates": batch.households_duplicate,
+                "skipped": batch.households_skipped}))
+    except (services.ReadError, services.MappingError, services.ImportError_) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
+@pass_ctx
+def worker(ctx: Context, burst: bool) -> None:
+    """Run background jobs from the RQ queue (needs SW_MIS_REDIS_URL)."""
+    from redis import Redis
+    from rq import Worker
+
+    from sw_mis.jobs.runner import QUEUE_NAME, set_worker_app
+
+    url = ctx.app.config["SW_MIS"].redis_url
+    if not url:
+        raise click.ClickException("SW_MIS_REDIS_URL is not set: jobs run inside the app")
+    set_worker_app(ctx.app)
+    connection = Redis.from_url(url)
+    Worker([QUEUE_NAME], connection=connection).work(burst=burst)
+
+
 def run() -> None:  # pragma: no cover - console entry point alias
     """Entry point used by `python -m sw_mis`."""
     sys.exit(main())
@@ -308,3 +392,36 @@ def screen_all_command(ctx: Context, as_of: str | None, scheme_ids: tuple[str, .
     click.echo(json.dumps({"run": summary.run_id, "households": summary.households,
                            "rows": summary.rows, "seconds": round(summary.seconds, 2),
                            "schemes": len(summary.schemes)}))
+
+
+# --- beneficiary lists --------------------------------------------------------------------------
+@main.command("export")
+@click.argument("scheme_id")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "pdf"]), default="csv",
+              show_default=True)
+@click.option("--outcome", type=click.Choice(["eligible", "undetermined"]), default="eligible",
+              show_default=True)
+@click.option("--as-of", "as_of", help="List as of this date (YYYY-MM-DD); default today.")
+@click.option("--admin1", help="Only this province / region (area code).")
+@click.option("--admin2", help="Only this district (area code).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
+@pass_ctx
+def export_command(ctx: Context, scheme_id: str, fmt: str, outcome: str, as_of: str | None,
+                   admin1: str | None, admin2: str | None, output: str) -> None:
+    """Write SCHEME_ID's beneficiary list (every area, identifiers included; audited as cli)."""
+    from sw_mis.exports.services import SYSTEM, ExportError, list_spec, write_list
+
+    book = ctx.app.extensions["sw_mis.rulebook"]
+    partial = Path(output + ".part")  # a killed export never leaves a truncated list behind
+    try:
+        spec = list_spec(book, scheme_id, _as_of(as_of), outcome, admin1, admin2)
+        with ctx.app.app_context(), session_scope(ctx.app) as session, partial.open("wb") as fh:
+            rows = write_list(session, book, spec, SYSTEM, fmt, fh)
+    except ExportError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(str(exc)) from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(output)
+    click.echo(f"{rows} row(s) written to {output}")

@@ -46,6 +46,9 @@ class Settings:
     statement_timeout_ms: int = 0
     #: Reverse proxies in front of the app (0 = none); their X-Forwarded-* headers are trusted.
     proxy_hops: int = 0
+    #: Uploaded import files and job results (default: instance/files).
+    files_dir: str = ""
+    import_max_bytes: int = 64 * 1024 * 1024
 
     @property
     def production(self) -> bool:
@@ -90,6 +93,7 @@ class Settings:
             expiry = int(env.get("SW_MIS_REFERRAL_EXPIRY_DAYS", "90"))
             idle = int(env.get("SW_MIS_SESSION_IDLE_MINUTES", "30"))
             proxy_hops = int(env.get("SW_MIS_PROXY_HOPS", "0"))
+            import_max = int(env.get("SW_MIS_IMPORT_MAX_BYTES", str(64 * 1024 * 1024)))
         except ValueError as exc:
             raise ConfigError(f"a numeric SW_MIS_* setting is not a number: {exc}") from exc
         return cls(
@@ -106,6 +110,8 @@ class Settings:
             public_base_url=env.get("SW_MIS_PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
             session_idle_minutes=idle,
             proxy_hops=proxy_hops,
+            files_dir=env.get("SW_MIS_FILES_DIR", ""),
+            import_max_bytes=import_max,
         )
 
     def flask_config(self) -> dict[str, object]:
@@ -123,6 +129,8 @@ class Settings:
             "REMEMBER_COOKIE_SECURE": self.production,
             "WTF_CSRF_TIME_LIMIT": self.session_absolute_hours * 3600,
             "BOOTSTRAP_SERVE_LOCAL": True,
+            "SW_MIS_FILES_DIR": self.files_dir,
+            "SW_MIS_IMPORT_MAX_BYTES": self.import_max_bytes,
             "API_TITLE": "sw-mis",
             "API_VERSION": "v1",
             "OPENAPI_VERSION": "3.0.3",

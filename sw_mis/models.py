@@ -4,6 +4,8 @@ from sw_mis.audit.models import AuditEvent
 from sw_mis.auth.models import ApiToken, Area, Office, OfficeArea, User
 from sw_mis.db import Base
 from sw_mis.eligibility.models import Determination, ScreeningOutcome, ScreeningRun
+from sw_mis.imports.models import ImportBatch, ImportedHousehold, ImportMapping, ImportProblem
+from sw_mis.jobs.models import Job
 from sw_mis.referrals.models import Referral, ReferralStatusChange
 from sw_mis.registry.models import ChangeRecord, Enrolment, Household, Member
 
@@ -16,6 +18,11 @@ __all__ = [
     "Determination",
     "Enrolment",
     "Household",
+    "ImportBatch",
+    "ImportMapping",
+    "ImportProblem",
+    "ImportedHousehold",
+    "Job",
     "Member",
     "Office",
     "OfficeArea",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from typing import Any
 
 from flask import (
     Flask,
@@ -19,6 +20,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -31,6 +34,7 @@ from sw_mis.auth import access
 from sw_mis.auth.models import User
 from sw_mis.auth.services import end_web_session, user_for_web_session
 from sw_mis.db import get_session
+from sw_mis.web import i18n
 
 log = logging.getLogger("sw_mis")
 
@@ -57,9 +61,13 @@ BLUEPRINTS = (
     "sw_mis.eligibility.views:bp",
     "sw_mis.referrals.views:bp",
     "sw_mis.exports.views:bp",
+    "sw_mis.imports.views:bp",
+    "sw_mis.jobs.views:bp",
+    "sw_mis.dashboards.views:bp",
     "sw_mis.audit.views:bp",
     "sw_mis.admin.views:bp",
     "sw_mis.web.health:bp",
+    "sw_mis.web.i18n:bp",
 )
 
 
@@ -78,8 +86,12 @@ def init_app(app: Flask) -> None:
     settings = app.config["SW_MIS"]
     csrf.init_app(app)
     bootstrap.init_app(app)
+    i18n.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    # Flashed in the visitor's language: the lazy text is turned into a str when flashed.
+    login_manager.login_message = _l("Please sign in to open this page.")
+    login_manager.localize_callback = str
     login_manager.session_protection = "strong"
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
     limiter.init_app(app)
@@ -116,18 +128,22 @@ def init_app(app: Flask) -> None:
 
 
 #: Top navigation: (endpoint, label, access key); shown only where the user's role may go.
-NAV = (
-    ("registry.index", "Households", "h"),
-    ("registry.register", "Register", "n"),
-    ("referrals.index", "Referrals", "r"),
-    ("eligibility.schemes", "Schemes", "s"),
-    ("exports.index", "Lists", "l"),
-    ("audit.index", "Audit", "a"),
-    ("admin.index", "Admin", "m"),
+#: Labels are lazy: translated when a page renders, in that request's language.
+NAV: tuple[tuple[str, Any, str], ...] = (
+    ("registry.index", _l("Households"), "h"),
+    ("registry.register", _l("Register"), "n"),
+    ("referrals.index", _l("Referrals"), "r"),
+    ("eligibility.schemes", _l("Schemes"), "s"),
+    ("exports.index", _l("Lists"), "l"),
+    ("imports.index", _l("Imports"), "i"),
+    ("jobs.index", _l("Jobs"), "j"),
+    ("dashboards.index", _l("Dashboards"), "d"),
+    ("audit.index", _l("Audit"), "a"),
+    ("admin.index", _l("Admin"), "m"),
 )
 
 
-def _nav_items() -> list[dict[str, str]]:
+def _nav_items() -> list[dict[str, Any]]:
     items = []
     for endpoint, label, key in NAV:
         if endpoint not in current_app.view_functions:
@@ -226,28 +242,38 @@ def _error_response(status: int, message: str, error_id: str | None = None) -> R
     return response
 
 
+def database_unavailable(exc: Exception) -> Response:
+    """Answer 503 with ``Retry-After``: the database failed; nothing of this request was saved."""
+    error_id = uuid.uuid4().hex[:12]
+    log.error("database error id=%s: %s", error_id, type(exc).__name__)
+    # The page itself must not need the database: loading the signed-in user would fail
+    # again inside this handler (a bare 500). Render it as to a signed-out visitor.
+    g._login_user = login_manager.anonymous_user()
+    response = _error_response(
+        503,
+        _(
+            "The database cannot be reached right now. Nothing was saved; please try "
+            "again in a moment."
+        ),
+        error_id,
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):  # type: ignore[no-untyped-def]
         return _error_response(
             400,
-            "This form has expired or was not sent from sw-mis. Go back, reload the page "
-            "and submit again.",
+            _(
+                "This form has expired or was not sent from sw-mis. Go back, reload the page "
+                "and submit again."
+            ),
         )
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(DBAPIError)
-    def _database_down(exc: Exception):  # type: ignore[no-untyped-def]
-        error_id = uuid.uuid4().hex[:12]
-        log.error("database error id=%s: %s", error_id, type(exc).__name__)
-        response = _error_response(
-            503,
-            "The database cannot be reached right now. Nothing was saved; please try "
-            "again in a moment.",
-            error_id,
-        )
-        response.headers["Retry-After"] = "5"
-        return response
+    app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(DBAPIError, database_unavailable)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
@@ -270,7 +296,9 @@ def _register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error id=%s", error_id)
         return _error_response(
             500,
-            "Something went wrong on our side. Nothing was saved. Quote this error id "
-            "to your supervisor.",
+            _(
+                "Something went wrong on our side. Nothing was saved. Quote this error id "
+                "to your supervisor."
+            ),
             error_id,
         )

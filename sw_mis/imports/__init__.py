@@ -1,0 +1,1 @@
+"""Bulk import of households and members from CSV and XLSX survey exports."""

@@ -1,0 +1,1 @@
+"""Background jobs: long work started from the screens, with progress, cancel and a result."""
