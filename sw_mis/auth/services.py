@@ -7,8 +7,8 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from sw_mis.auth.models import ROLES, ApiToken, Area, Office, OfficeArea, User
 from sw_mis.auth.passwords import hash_password, password_problem, verify_password
@@ -173,19 +173,73 @@ def revoke_token(session: Session, row: ApiToken) -> None:
     session.flush()
 
 
+#: Key in ``Session.info`` of the memo of :func:`visible_area_codes`.
+_VISIBLE_CODES = "sw_mis.visible_area_codes"
+
+
 def visible_area_codes(session: Session, user: User) -> set[str] | None:
-    """Return the area codes ``user`` may see (with every descendant), or None for all."""
+    """Return the area codes ``user`` may see (with every descendant), or None for all.
+
+    Every lookup, search and registration asks this, so the answer is remembered for the
+    session (one request or command), keyed by the office and the areas it covers: editing an
+    office's areas changes the key, and a flush or rollback touching areas clears the memo.
+    """
     if user.role in ("admin", "auditor"):
         return None
-    if user.office is None:
+    office = user.office
+    if office is None:
         return set()
-    codes = set(user.office.area_codes)
-    frontier = set(codes)
-    while frontier:
-        children = set(session.scalars(select(Area.code).where(Area.parent_code.in_(frontier))))
-        frontier = children - codes
-        codes |= children
-    return codes
+    own = tuple(sorted(office.area_codes))
+    memo: dict[tuple[object, ...], frozenset[str]] = session.info.setdefault(_VISIBLE_CODES, {})
+    key = (office.id, own)
+    codes = memo.get(key)
+    if codes is None:
+        codes = memo[key] = frozenset(_with_descendants(session, own))
+    return set(codes)
+
+
+def _with_descendants(session: Session, codes: Iterable[str]) -> set[str]:
+    """Return ``codes`` and every area below them, in one (recursive) query."""
+    found = set(codes)
+    if not found:
+        return found
+    tree = select(Area.code).where(Area.code.in_(found)).cte("area_tree", recursive=True)
+    tree = tree.union(select(Area.code).join(tree, Area.parent_code == tree.c.code))
+    found.update(session.scalars(select(tree.c.code)))
+    return found
+
+
+def forget_visible_area_codes(session: Session) -> None:
+    """Drop the memo of :func:`visible_area_codes` (after areas or offices change)."""
+    session.info.pop(_VISIBLE_CODES, None)
+
+
+#: Set in ``Session.info`` while the transaction has written areas or offices.
+_AREAS_WRITTEN = "sw_mis.areas_written"
+
+
+@event.listens_for(Session, "after_flush")
+def _areas_flushed(session: Session, _context: object) -> None:
+    if any(
+        isinstance(obj, (Area, OfficeArea, Office))
+        for obj in (*session.new, *session.dirty, *session.deleted)
+    ):
+        session.info[_AREAS_WRITTEN] = True
+        forget_visible_area_codes(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_AREAS_WRITTEN, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, previous: SessionTransaction) -> None:
+    # A memo computed from areas this transaction wrote would outlive them.
+    if session.info.get(_AREAS_WRITTEN):
+        forget_visible_area_codes(session)
+        if previous.parent is None:
+            session.info.pop(_AREAS_WRITTEN, None)
 
 
 # --- administration: users, offices, areas ----------------------------------------------------

@@ -16,6 +16,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from sw_mis.audit.services import log_security, record_event
@@ -58,7 +59,7 @@ def login():  # type: ignore[no-untyped-def]
         return redirect(home_url())
     form = LoginForm()
     if request.args.get("expired"):
-        flash("Your session ended after a period of inactivity. Please sign in again.", "info")
+        flash(_("Your session ended after a period of inactivity. Please sign in again."), "info")
     if form.validate_on_submit():
         db = get_session()
         user = authenticate(db, form.username.data or "", form.password.data or "")
@@ -66,7 +67,7 @@ def login():  # type: ignore[no-untyped-def]
             log_security("login.failure", username=form.username.data or "")
             record_event(db, "login.failure", details={"username": (form.username.data or "")[:80]})
             db.commit()
-            form.password.errors.append("Wrong username or password.")
+            form.password.errors.append(_("Wrong username or password."))
             return render_template("auth/login.html", form=form), 401
         # A fresh session id on sign-in defeats session fixation: nothing planted before
         # sign-in survives it, and the server-side session id is new.
@@ -96,8 +97,11 @@ def logout():  # type: ignore[no-untyped-def]
     record_event(db, "logout")
     end_web_session(db, session.get("sid"))
     logout_user()
+    language = session.get("lang")
     session.clear()
-    flash("You are signed out.", "info")
+    if language:  # the sign-in page stays in the language the clerk works in
+        session["lang"] = language
+    flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sw_mis.eligibility import ir
 from sw_mis.eligibility.book import Criterion, RuleBook, Scheme
 from sw_mis.eligibility.evaluate import Compiler, Ctx, Fn, Range
 from sw_mis.eligibility.loader import top_id
@@ -61,15 +62,21 @@ class CriterionResult:
 class MemberResult:
     """One member's outcome in a member-level scheme; its criteria are explained on demand."""
 
-    __slots__ = ("_criteria", "_explain", "amount", "failing", "id", "missing", "name",
+    __slots__ = ("_criteria", "_explain", "_top_ids", "amount", "id", "missing", "name",
                  "outcome")
 
-    def __init__(self, id: Any, name: Any, outcome: str, failing: list[str],
-                 missing: list[dict[str, str]], amount: Any,
-                 explain: Callable[[], list[CriterionResult]]) -> None:
-        self.id, self.name, self.outcome, self.failing = id, name, outcome, failing
-        self.missing, self.amount, self._explain = missing, amount, explain
+    def __init__(self, id: Any, name: Any, outcome: str, missing: list[dict[str, str]],
+                 amount: Any, explain: Callable[[], list[CriterionResult]],
+                 top_ids: list[str | None]) -> None:
+        self.id, self.name, self.outcome, self.missing = id, name, outcome, missing
+        self.amount, self._explain, self._top_ids = amount, explain, top_ids
         self._criteria: list[CriterionResult] | None = None
+
+    @property
+    def failing(self) -> list[str]:
+        """Return the ids of the member's top-level criteria that are false."""
+        return [i for i, c in zip(self._top_ids, self.criteria, strict=True)
+                if c.outcome is False and i is not None]
 
     @property
     def criteria(self) -> list[CriterionResult]:
@@ -96,13 +103,20 @@ class SchemeResult:
     name: str
     unit: str
     outcome: str
-    failing: list[str]
     missing: list[dict[str, str]]
     members: list[MemberResult]
     benefit: dict[str, Any] | None
     parameters: dict[str, Any]
     #: household-level: the criteria; member-level: those of the member shown (see docs)
     _criteria: list[CriterionResult] | Callable[[], list[CriterionResult]]
+    _failing: list[str] | Callable[[], list[str]]
+
+    @property
+    def failing(self) -> list[str]:
+        """Return the ids of the false top-level criteria (member-level: of any member)."""
+        if callable(self._failing):
+            self._failing = self._failing()
+        return self._failing
 
     @property
     def criteria(self) -> list[CriterionResult]:
@@ -128,13 +142,12 @@ class SchemeResult:
 
 # compiled form -----------------------------------------------------------------------------------
 class _Crit:
-    __slots__ = ("children", "fast", "fn", "id", "kind", "label", "per_member")
+    __slots__ = ("children", "fn", "id", "kind", "label", "per_member")
 
     def __init__(self, c: Criterion, compile_: Compiler) -> None:
         self.id, self.label, self.kind = c.id, c.label, c.kind
         self.children = [_Crit(x, compile_) for x in c.children]
         self.fn = compile_.recording(c.expr) if c.expr is not None else None
-        self.fast = compile_(c.expr) if c.expr is not None else None
         # A criterion that does not read the assessed member is evaluated once per household.
         self.per_member = (compile_.member_dependent(c.expr) if c.expr is not None
                            else any(k.per_member for k in self.children))
@@ -155,18 +168,6 @@ class _Crit:
         v = _combine(self.kind, [k.outcome for k in kids])
         missing = [p for k in kids if k.outcome is None for p in k.missing] if v is None else []
         return CriterionResult(self.id, self.label, v, {}, kids, self.kind, missing)
-
-    def decide(self, ctx: Ctx, m: Any) -> bool | None:
-        """Return the outcome only; the facts read stay in ctx.unk only if it is unknown."""
-        unk = ctx.unk
-        n0 = len(unk)
-        if self.fast is not None:
-            v = self.fast(ctx, m)
-        else:
-            v = _combine(self.kind, [k.decide(ctx, m) for k in self.children])
-        if v is not None and len(unk) != n0:
-            del unk[n0:]
-        return v
 
 
 def _combine(kind: str, outcomes: list[bool | None]) -> bool | None:
@@ -190,6 +191,10 @@ class CompiledScheme:
         self.criteria = [_Crit(c, compile_) for c in scheme.criteria]
         self.amount: Fn | None = compile_(scheme.amount) if scheme.amount is not None else None
         self.top_ids = [top_id(c) for c in scheme.criteria]
+        # Member-level schemes: one short-circuiting closure decides a member's own criteria.
+        own = [criterion_expr(c) for c, k in zip(scheme.criteria, self.criteria, strict=True)
+               if k.per_member]
+        self.member_all: Fn | None = compile_(ir.And("bool", tuple(own))) if own else None
 
     def _assess(self, ctx: Ctx, m: Any) -> tuple[bool | None, list[CriterionResult]]:
         results = [c.run(ctx, m) for c in self.criteria]
@@ -226,7 +231,8 @@ class CompiledScheme:
                 (m for m in members if m.outcome == UNDETERMINED), None) or (
                 members[0] if members else None)
             criteria = (lambda: pick.criteria) if pick is not None else []
-            failing = [] if v is not False else _union(m.failing for m in members)
+            failing: list[str] | Callable[[], list[str]] = [] if v is not False else (
+                lambda: _union(m.failing for m in members))
             missing = [] if v is not None else _union_missing(
                 m.missing for m in members if m.outcome == UNDETERMINED)
             amounts = [m.amount for m in members if m.outcome == ELIGIBLE]
@@ -236,9 +242,9 @@ class CompiledScheme:
             benefit = {"type": s.benefit["type"], "amount": amount,
                        "currency": s.benefit.get("currency"), "period": s.benefit.get("period")}
         return SchemeResult(
-            scheme=s.id, name=s.name, unit=s.unit, outcome=_OUTCOME[v], failing=failing,
-            missing=missing, members=members, benefit=benefit, parameters=dict(params),
-            _criteria=criteria,
+            scheme=s.id, name=s.name, unit=s.unit, outcome=_OUTCOME[v], missing=missing,
+            members=members, benefit=benefit, parameters=dict(params), _criteria=criteria,
+            _failing=failing,
         )
 
     def _members(self, ctx: Ctx, params: dict[str, Any]) -> list[MemberResult]:
@@ -246,24 +252,28 @@ class CompiledScheme:
         # Criteria that do not read the assessed member are evaluated once for the household.
         shared = [None if c.per_member else c.run(ctx, None) for c in self.criteria]
         pairs = list(zip(self.criteria, shared, strict=True))
+        common = _combine("all", [r.outcome for r in shared if r is not None])
+        common_missing = [p for r in shared if r is not None and r.outcome is None
+                          for p in r.missing]
         unk = ctx.unk
         found = []
         for m in ctx.members:
-            n0 = len(unk)
-            outs = [c.decide(ctx, m) if r is None else r.outcome for c, r in pairs]
-            v = _combine("all", outs)
+            if common is False:  # a household criterion fails: so does every member
+                v: bool | None = False
+            else:
+                n0 = len(unk)
+                own = self.member_all(ctx, m) if self.member_all is not None else True
+                v = _combine("all", [common, own])
             missing: list[dict[str, str]] = []
             if v is None:
-                facts = unk[n0:] + [p for r in shared if r is not None and r.outcome is None
-                                    for p in r.missing]
+                facts = (unk[n0:] if own is None else []) + common_missing
                 missing = [{"path": p, "label": lab} for p, lab in dict(facts).items()]
-            del unk[n0:]
-            failing = [i for i, o in zip(self.top_ids, outs, strict=True)
-                       if o is False and i is not None]
+            if v is not False:
+                del unk[n0:]
             found.append(MemberResult(
-                m.get("id"), m.get("given_name"), _OUTCOME[v], failing, missing,
+                m.get("id"), m.get("given_name"), _OUTCOME[v], missing,
                 self._amount(ctx, m) if v is not False else None,
-                self._explainer(ctx, m, params, pairs)))
+                self._explainer(ctx, m, params, pairs), self.top_ids))
         return found
 
     @staticmethod
@@ -274,6 +284,17 @@ class CompiledScheme:
             ctx.params = params  # another scheme may have run since
             return [c.run(ctx, m) if r is None else r for c, r in pairs]
         return explain
+
+
+def criterion_expr(c: Criterion) -> ir.Node:
+    """Fold a criterion tree into one expression: groups are and/or/not of their children."""
+    if c.kind == "when":
+        assert c.expr is not None
+        return c.expr
+    kids = tuple(criterion_expr(k) for k in c.children)
+    if c.kind == "not":
+        return ir.Not("bool", kids[0])
+    return (ir.And if c.kind == "all" else ir.Or)("bool", kids)
 
 
 def _missing(results: list[CriterionResult]) -> list[dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -10,9 +11,9 @@ from sw_mis.eligibility.drafts import MAX_DRAFT_BYTES
 
 
 class DraftForm(FlaskForm):
-    draft = TextAreaField("Draft rule file (YAML)", validators=[
-        DataRequired(message="Paste or write the rule file to try."),
+    draft = TextAreaField(_l("Draft rule file (YAML)"), validators=[
+        DataRequired(message=_l("Paste or write the rule file to try.")),
         Length(max=MAX_DRAFT_BYTES)], render_kw={"rows": 24, "spellcheck": "false"})
-    household = StringField("Household reference", validators=[
-        DataRequired(message="Give the reference of a household to screen."), Length(max=20)])
-    as_of = DateField("Screen as of", validators=[DataRequired(message="Give a date.")])
+    household = StringField(_l("Household reference"), validators=[
+        DataRequired(message=_l("Give the reference of a household to screen.")), Length(max=20)])
+    as_of = DateField(_l("Screen as of"), validators=[DataRequired(message=_l("Give a date."))])

@@ -8,7 +8,7 @@ compiler can share one aggregate between identical quantifier conditions.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 COLLECTIONS = ("members", "others", "spouses")
@@ -138,6 +138,21 @@ def children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, Quant):
         return (node.cond,)
     return ()
+
+
+def bind_params(node: Node, values: dict[str, Any]) -> Node:
+    """Return ``node`` with every parameter replaced by its value (a constant)."""
+    if isinstance(node, Param):
+        v = values[node.name]
+        return ListConst("list", tuple(v)) if isinstance(v, tuple) else Const(node.t, v)
+    changes = {}
+    for f in fields(node):
+        v = getattr(node, f.name)
+        if isinstance(v, Node):
+            changes[f.name] = bind_params(v, values)
+        elif isinstance(v, tuple) and v and isinstance(v[0], Node):
+            changes[f.name] = tuple(bind_params(x, values) for x in v)
+    return replace(node, **changes) if changes else node
 
 
 def walk(node: Node) -> Iterator[Node]:

@@ -9,14 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from sw_mis.registry.fields import FIELDS_BY_NAME
 from sw_mis.registry.models import Household
 
 OUTCOME_ORDER = ("eligible", "undetermined", "not_eligible")
 OUTCOME_TITLES = {
-    "eligible": "Eligible",
-    "undetermined": "Cannot decide yet",
-    "not_eligible": "Not eligible",
+    "eligible": _l("Eligible"),
+    "undetermined": _l("Cannot decide yet"),
+    "not_eligible": _l("Not eligible"),
+}
+#: Facts the engine derives, which have no declaration in ``sw_mis.registry.fields``.
+DERIVED_LABELS = {
+    "age": _l("Age (date of birth)"),
+    "age_months": _l("Age in months (date of birth)"),
 }
 
 
@@ -39,10 +47,16 @@ class SchemeView:
 def _fact_label(name: str) -> str:
     fact = FIELDS_BY_NAME.get(name)
     if fact is not None:
-        return fact.label
-    return {"age": "Age (date of birth)", "age_months": "Age in months (date of birth)"}.get(
-        name, name.replace("_", " ")
-    )
+        return _(fact.label)
+    if name in DERIVED_LABELS:
+        return str(DERIVED_LABELS[name])
+    return name.replace("_", " ")
+
+
+def _localized(texts: dict[str, str] | None, default: str) -> str:
+    from sw_mis.web.i18n import localized
+
+    return localized(texts, default)
 
 
 def questions_for(paths: list[str], member_names: dict[str, str]) -> list[str]:
@@ -51,8 +65,8 @@ def questions_for(paths: list[str], member_names: dict[str, str]) -> list[str]:
     by_fact: dict[str, list[str]] = {}
     for path in paths:
         if path.startswith("members."):
-            _, member_id, fact = path.split(".", 2)
-            who = member_names.get(member_id, f"member {member_id}")
+            _members, member_id, fact = path.split(".", 2)
+            who = member_names.get(member_id, _("member %(id)s", id=member_id))
             by_fact.setdefault(_fact_label(fact), [])
             if who not in by_fact[_fact_label(fact)]:
                 by_fact[_fact_label(fact)].append(who)
@@ -65,11 +79,11 @@ def questions_for(paths: list[str], member_names: dict[str, str]) -> list[str]:
 
 def _format_value(value: Any) -> str:
     if value is None:
-        return "not known"
+        return _("not known")
     if value is True:
-        return "yes"
+        return _("yes")
     if value is False:
-        return "no"
+        return _("no")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if (
@@ -78,31 +92,50 @@ def _format_value(value: Any) -> str:
         and value[0] != value[1]
         and all(isinstance(v, int) for v in value)
     ):
-        return f"between {value[0]} and {value[1]}"
+        return _("between %(low)s and %(high)s", low=value[0], high=value[1])
     return str(value).replace("_", " ")
 
 
-def _criteria_rows(criteria: list[dict[str, Any]], depth: int = 0) -> list[dict[str, Any]]:
+def _criteria_rows(
+    criteria: list[dict[str, Any]], depth: int = 0, labels: dict[str, dict[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    labels = labels or {}
     rows: list[dict[str, Any]] = []
     for c in criteria:
         children = c.get("children") or []
         if c.get("kind") == "not" and not c.get("label") and len(children) == 1:
             # An unlabelled exclusion reads best as one line: "Not the case: <condition>".
             child = children[0]
-            rows.append(_row({**child, "outcome": c.get("outcome")}, depth,
-                             prefix="Not the case: "))
-            rows.extend(_criteria_rows(child.get("children") or [], depth + 1))
+            rows.append(_row({**child, "outcome": c.get("outcome")}, depth, labels,
+                             prefix=_("Not the case: ")))
+            rows.extend(_criteria_rows(child.get("children") or [], depth + 1, labels))
             continue
-        rows.append(_row(c, depth))
-        rows.extend(_criteria_rows(children, depth + 1))
+        rows.append(_row(c, depth, labels))
+        rows.extend(_criteria_rows(children, depth + 1, labels))
     return rows
 
 
-def _row(c: dict[str, Any], depth: int, prefix: str = "") -> dict[str, Any]:
+def _label_translations(criteria: list[Any]) -> dict[str, dict[str, str]]:
+    """Return each criterion's ``label_i18n`` from the rule file, by id and by label."""
+    found: dict[str, dict[str, str]] = {}
+    for c in criteria:
+        if c.label_i18n:
+            for key in (c.id, c.label):
+                if key:
+                    found.setdefault(key, c.label_i18n)
+        found.update({k: v for k, v in _label_translations(c.children).items() if k not in found})
+    return found
+
+
+def _row(
+    c: dict[str, Any], depth: int, labels: dict[str, dict[str, str]], prefix: str = ""
+) -> dict[str, Any]:
     values = c.get("values") or {}
+    label = c.get("label") or c.get("id") or ""
+    texts = labels.get(c.get("id") or "") or labels.get(label)
     return {
         "id": c.get("id"),
-        "label": prefix + (c.get("label") or c.get("id") or ""),
+        "label": prefix + _localized(texts, label),
         "outcome": c.get("outcome"),
         "depth": depth,
         "facts": [(_fact_label(k.split(".")[-1]), _format_value(v)) for k, v in values.items()],
@@ -131,11 +164,13 @@ def group_by_outcome(
         scheme = book.schemes[data["scheme"]]
         view = SchemeView(
             id=scheme.id,
-            name=scheme.name,
+            name=_localized(scheme.name_i18n, scheme.name),
             agency=str(scheme.info.get("agency", "")),
             unit=scheme.unit,
             outcome=data["outcome"],
-            criteria=_criteria_rows(data.get("criteria", [])),
+            criteria=_criteria_rows(
+                data.get("criteria", []), labels=_label_translations(scheme.criteria)
+            ),
             eligible_members=[
                 (str(m["id"]), names.get(str(m["id"]), str(m["id"])))
                 for m in data.get("members", [])
@@ -145,15 +180,19 @@ def group_by_outcome(
             benefit=_benefit_text(data.get("benefit")),
         )
         grouped[view.outcome].append(view)
-    return [(o, OUTCOME_TITLES[o], sorted(grouped[o], key=lambda v: v.name)) for o in OUTCOME_ORDER]
+    return [
+        (o, str(OUTCOME_TITLES[o]), sorted(grouped[o], key=lambda v: v.name))
+        for o in OUTCOME_ORDER
+    ]
 
 
 def describe_criteria(criteria: list[Any], depth: int = 0) -> list[dict[str, Any]]:
     """Flatten a scheme's criteria tree into rows (label, kind, the expression, depth)."""
     rows: list[dict[str, Any]] = []
     for c in criteria:
+        label = _localized(c.label_i18n, c.label)
         rows.append(
-            {"id": c.id, "label": c.label, "kind": c.kind, "source": c.source, "depth": depth}
+            {"id": c.id, "label": label, "kind": c.kind, "source": c.source, "depth": depth}
         )
         rows.extend(describe_criteria(c.children, depth + 1))
     return rows

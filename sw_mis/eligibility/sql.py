@@ -22,9 +22,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Date,
     Integer,
+    MetaData,
     String,
+    Table,
     and_,
     case,
     cast,
@@ -38,6 +41,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -45,6 +49,7 @@ from sqlalchemy.sql.expression import ColumnElement, Select
 
 from sw_mis.eligibility import ir
 from sw_mis.eligibility.book import RuleBook, Scheme
+from sw_mis.eligibility.engine import criterion_expr
 from sw_mis.eligibility.models import ScreeningOutcome, ScreeningRun
 from sw_mis.eligibility.sqlfuncs import AgeOn, Divide
 from sw_mis.registry.models import Enrolment, Household, Member
@@ -103,13 +108,17 @@ class _Plan:
 class SchemeSQL:
     """Compile one scheme's criteria to SQLAlchemy Core for a given as-of date."""
 
-    def __init__(self, book: RuleBook, scheme: Scheme, as_of: dt.date) -> None:
+    def __init__(self, book: RuleBook, scheme: Scheme, as_of: dt.date,
+                 plan: _Plan | None = None) -> None:
         params = scheme.parameters_on(as_of)
         if params is None:
             raise ValueError(f"scheme {scheme.id} is not in force on {as_of}")
         self.book, self.scheme, self.as_of, self.params = book, scheme, as_of, params
-        self.expr = ir.And("bool", tuple(_criterion_ir(c) for c in scheme.criteria))
-        self.plan = _Plan()
+        # Parameters become constants, so schemes sharing a plan share only identical conditions.
+        self.expr = ir.bind_params(
+            ir.And("bool", tuple(criterion_expr(c) for c in scheme.criteria)), params)
+        # A plan shared by several schemes lets them share one aggregate pass over members.
+        self.plan = plan if plan is not None else _Plan()
         self._collect(self.expr)
 
     # planning ------------------------------------------------------------------------------
@@ -166,7 +175,15 @@ class SchemeSQL:
         return select(h.c.id.label("household_id"), member_id.label("member_id"),
                       outcome.label("outcome")).select_from(source).where(*where)
 
+    def decision(self, scope: _Scope) -> SQL:
+        """Return the scheme's criteria as one three-valued SQL condition."""
+        return self.c(self.expr, scope)
+
     def _enrolment_subquery(self, in_range: Callable[[Any], list[SQL]]) -> Any:
+        return self.enrolment_select(in_range).subquery("enr")
+
+    def enrolment_select(self, in_range: Callable[[Any], list[SQL]]) -> Select[Any]:
+        """Return hid, e0, e1… : 1 if the household has that active enrolment on as-of."""
         e = enrolments.alias("e")
         d = literal(self.as_of, Date)
         cols = [func.max(case((e.c.scheme_id == sid, 1), else_=0)).label(f"e{i}")
@@ -176,10 +193,15 @@ class SchemeSQL:
                        or_(e.c.start_date.is_(None), e.c.start_date <= d),
                        or_(e.c.end_date.is_(None), e.c.end_date >= d),
                        *in_range(e.c.household_id))
-                .group_by(e.c.household_id).subquery("enr"))
+                .group_by(e.c.household_id))
 
     def _aggregate_subquery(self, country: str, in_range: Callable[[Any], list[SQL]],
                             enr: Any) -> Any:
+        return self.aggregate_select(country, in_range, enr).subquery("agg")
+
+    def aggregate_select(self, country: str, in_range: Callable[[Any], list[SQL]],
+                         enr: Any) -> Select[Any]:
+        """Return hid, n, q<i>_t, q<i>_u… : the quantifier counts of every household."""
         mq, h2 = members.alias("mq"), households.alias("h2")
         scope = _Scope(h=h2, m=mq, enr=enr)
         rel = mq.c.relationship_to_head
@@ -201,7 +223,7 @@ class SchemeSQL:
         return (select(mq.c.household_id.label("hid"), *cols).select_from(source)
                 .where(mq.c.status == "present", h2.c.country == country,
                        h2.c.status == "active", *in_range(mq.c.household_id))
-                .group_by(mq.c.household_id).subquery("agg"))
+                .group_by(mq.c.household_id))
 
     # expressions -----------------------------------------------------------------------------
     def c(self, node: ir.Node, s: _Scope) -> SQL:
@@ -211,8 +233,6 @@ class SchemeSQL:
             return case((lo == hi, lo))
         if isinstance(node, ir.Const):
             return _const(node.value)
-        if isinstance(node, ir.Param):
-            return _const(self.params[node.name])
         if isinstance(node, ir.Fact):
             table = s.h if node.level == "household" else s.m
             return table.c[node.name]
@@ -292,13 +312,10 @@ class SchemeSQL:
         return (pick(f"q{i}_t_spouse", f"q{i}_t_head"), pick(f"q{i}_u_spouse", f"q{i}_u_head"),
                 pick("n_spouse", "n_head"))
 
-    def _value(self, node: ir.Node) -> Any:
-        """Return the constant value of a literal or parameter node, or None."""
-        if isinstance(node, ir.Const):
-            return node.value
-        if isinstance(node, ir.Param):
-            return self.params[node.name]
-        return None
+    @staticmethod
+    def _value(node: ir.Node) -> Any:
+        """Return the value of a constant node, or None."""
+        return node.value if isinstance(node, ir.Const) else None
 
     def _compare(self, node: ir.Compare, s: _Scope) -> SQL:
         op = node.op
@@ -329,8 +346,7 @@ class SchemeSQL:
         return at_least if op in (">=", ">") else not_(at_least)
 
     def _in(self, node: ir.In, s: _Scope) -> SQL:
-        items = (node.items.items if isinstance(node.items, ir.ListConst)
-                 else self.params[node.items.name])  # type: ignore[attr-defined]
+        items = node.items.items  # type: ignore[attr-defined] # parameters are bound already
         if node.left.t == "count":
             result = _range_in(self.crange(node.left, s), items)
         else:
@@ -340,16 +356,6 @@ class SchemeSQL:
             else:
                 result = left.in_([_const(v) for v in items])
         return not_(result) if node.negate else result
-
-
-def _criterion_ir(c: Any) -> ir.Node:
-    """Fold a criterion tree into one expression: groups are and/or/not of their children."""
-    if c.kind == "when":
-        return c.expr
-    kids = tuple(_criterion_ir(k) for k in c.children)
-    if c.kind == "not":
-        return ir.Not("bool", kids[0])
-    return (ir.And if c.kind == "all" else ir.Or)("bool", kids)
 
 
 def _boundary(as_of: dt.date, n: int, unit: str) -> dt.date | None:
@@ -444,25 +450,21 @@ def screen_all(conn: Any, book: RuleBook, as_of: dt.date, scheme_ids: Iterable[s
         # Rows past the resume point belong to a batch that never finished.
         conn.execute(outcomes.delete().where(outcomes.c.run_id == run_id,
                                              outcomes.c.household_id > last))
-    compiled = [SchemeSQL(book, book.schemes[sid], as_of) for sid in chosen]
-    countries = sorted({c.scheme.country for c in compiled})
+    by_country: dict[str, list[Scheme]] = {}
+    for sid in chosen:
+        by_country.setdefault(book.schemes[sid].country, []).append(book.schemes[sid])
+    passes = [_CountryPass(book, group, as_of) for group in by_country.values()]
     done = 0
-    while compiled:
+    while passes:
         _tune(conn)
         ids = (select(households.c.id).where(households.c.id > last,
-                                             households.c.country.in_(countries))
+                                             households.c.country.in_(sorted(by_country)))
                .order_by(households.c.id).limit(batch_size).subquery())
         count, up_to = conn.execute(select(func.count(), func.max(ids.c.id))).one()
         if not count:
             break
-        for cs in compiled:
-            s = cs.select(last, up_to).subquery("s")
-            stmt = insert(outcomes).from_select(
-                ["run_id", "scheme_id", "household_id", "member_id", "outcome"],
-                select(literal(run_id, Integer), literal(cs.scheme.id, String), s.c.household_id,
-                       s.c.member_id, s.c.outcome)
-                .where(s.c.outcome.in_(("eligible", "undetermined"))))
-            conn.execute(stmt)
+        for p in passes:
+            p.run(conn, run_id, last, up_to)
         done += count
         last = up_to
         conn.execute(update(runs).where(runs.c.id == run_id).values(
@@ -475,8 +477,89 @@ def screen_all(conn: Any, book: RuleBook, as_of: dt.date, scheme_ids: Iterable[s
                         .where(outcomes.c.run_id == run_id)).scalar_one()
     if commit:
         commit()
-    return RunSummary(run_id, done, rows, time.perf_counter() - started,
-                      [c.scheme.id for c in compiled])
+    return RunSummary(run_id, done, rows, time.perf_counter() - started, chosen)
+
+
+class _CountryPass:
+    """Screen a batch with every scheme of one country in a few set-based statements.
+
+    One pass over the members computes the quantifier counts of all the schemes (shared
+    conditions are counted once) into a temporary table; one statement per unit (household,
+    member) then decides every scheme at once into a wide temporary table of outcome codes,
+    and one INSERT turns its non-zero codes into rows. Each scheme's decision is the same SQL
+    as its own ``scheme_select``.
+    """
+
+    def __init__(self, book: RuleBook, schemes: list[Scheme], as_of: dt.date) -> None:
+        self.plan = _Plan()
+        self.compiled = [SchemeSQL(book, s, as_of, self.plan) for s in schemes]
+        self.country = schemes[0].country
+
+    def run(self, conn: Connection, run_id: int, after_id: int, up_to_id: int) -> None:
+        def in_range(col: Any) -> list[SQL]:
+            return [col > after_id, col <= up_to_id]
+
+        first = self.compiled[0]
+        md = MetaData()
+        temps = []
+        enr = agg = None
+        if self.plan.enrolled:
+            enr = _temp(conn, md, "elig_enr", first.enrolment_select(in_range))
+            temps.append(enr)
+        if self.plan.conds:
+            agg = _temp(conn, md, "elig_agg", first.aggregate_select(self.country, in_range, enr))
+            temps.append(agg)
+        for unit in ("household", "member"):
+            group = [c for c in self.compiled if c.scheme.unit == unit]
+            if not group:
+                continue
+            h = households.alias("h")
+            m0 = members.alias("m0") if unit == "member" else None
+            scope = _Scope(h=h, m=m0, agg=agg, enr=enr)
+            codes = [case({True: 1, False: 0}, value=c.decision(scope), else_=2).label(f"s{i}")
+                     for i, c in enumerate(group)]
+            where = [h.c.country == self.country, h.c.status == "active", *in_range(h.c.id)]
+            if m0 is not None:
+                source: Any = m0.join(h, h.c.id == m0.c.household_id)
+                where += [m0.c.status == "present", *in_range(m0.c.household_id)]
+                member_id: SQL = m0.c.id
+            else:
+                source, member_id = h, cast(null(), Integer)
+            if agg is not None:
+                source = source.outerjoin(agg, agg.c.hid == h.c.id)
+            if enr is not None:
+                source = source.outerjoin(enr, enr.c.hid == h.c.id)
+            wide = _temp(conn, md, f"elig_{unit}", select(
+                h.c.id.label("hid"), member_id.label("member_id"), *codes,
+            ).select_from(source).where(*where), key=False)
+            temps.append(wide)
+            # One scan of the wide table for all its schemes: cross it with the list of schemes
+            # and pick each row's code of that scheme (most codes are 0, not eligible).
+            schemes = union_all(*(select(literal(i, Integer).label("i"),
+                                         literal(c.scheme.id, String).label("sid"))
+                                  for i, c in enumerate(group))).subquery("v")
+            code = case({i: wide.c[f"s{i}"] for i in range(len(group))}, value=schemes.c.i)
+            conn.execute(insert(outcomes).from_select(
+                ["run_id", "scheme_id", "household_id", "member_id", "outcome"],
+                select(literal(run_id, Integer), schemes.c.sid, wide.c.hid, wide.c.member_id,
+                       case((code == 1, "eligible"), else_="undetermined"))
+                .select_from(wide.join(schemes, true())).where(code != 0)))
+        for t in reversed(temps):
+            t.drop(conn)
+
+
+def _temp(conn: Connection, md: MetaData, name: str, query: Select[Any],
+          key: bool = True) -> Table:
+    """Create a temporary table of integers filled from ``query`` (keyed by its first column)."""
+    cols = [Column(c.key, Integer, primary_key=key and i == 0)
+            for i, c in enumerate(query.selected_columns)]
+    table = Table(name, md, *cols, prefixes=["TEMPORARY"])
+    table.drop(conn, checkfirst=True)  # left over by a run killed in this session
+    table.create(conn)
+    conn.execute(insert(table).from_select([c.key for c in cols], query))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {name}")  # temporary tables are never auto-analysed
+    return table
 
 
 def _chosen(book: RuleBook, as_of: dt.date, scheme_ids: Iterable[str] | None,

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from flask import Blueprint, abort, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -22,6 +23,13 @@ from sw_mis.registry.visibility import only_visible
 
 bp = Blueprint("eligibility", __name__)
 
+
+@bp.app_template_global("outcome_label")
+def outcome_label(outcome: str) -> str:
+    """Return a screening outcome as the counter page names it, in the page's language."""
+    title = presenters.OUTCOME_TITLES.get(outcome)
+    return str(title) if title is not None else outcome.replace("_", " ")
+
 SCREENING_ROLES = ("clerk", "supervisor", "programme_officer", "data_manager", "auditor", "admin")
 RULE_AUTHORS = ("programme_officer", "supervisor", "admin")
 
@@ -33,7 +41,7 @@ def parse_as_of(raw: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        abort(400, description=f"as_of: {raw!r} is not a date (use YYYY-MM-DD).")
+        abort(400, description=_("as_of: %(raw)r is not a date (use YYYY-MM-DD).", raw=raw))
 
 
 def visible_household_or_404(ref: str) -> Household:
@@ -44,7 +52,7 @@ def visible_household_or_404(ref: str) -> Household:
     )
     household = session.scalar(stmt)
     if household is None or household.status != "active":
-        abort(404, description="No household with this reference in your area.")
+        abort(404, description=_("No household with this reference in your area."))
     return household
 
 
@@ -90,7 +98,7 @@ def scheme(scheme_id: str):  # type: ignore[no-untyped-def]
     """Show one scheme's criteria in plain words, its dated parameters and sources."""
     found = rulebook().schemes.get(scheme_id)
     if found is None:
-        abort(404, description=f"No scheme {scheme_id!r} is loaded.")
+        abort(404, description=_("No scheme %(id)r is loaded.", id=scheme_id))
     return render_template(
         "eligibility/scheme.html",
         scheme=found,

@@ -10,6 +10,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
+from sw_mis.api.fields import UtcDateTime
 from sw_mis.auth.access import allow
 from sw_mis.db import get_session
 from sw_mis.eligibility.service import rulebook
@@ -39,7 +40,7 @@ class SlipQuerySchema(Schema):
 
 
 class StatusChangeSchema(Schema):
-    at = fields.DateTime()
+    at = UtcDateTime()
     from_status = fields.String(data_key="from", allow_none=True)
     to_status = fields.String(data_key="to")
     reason = fields.String(allow_none=True)

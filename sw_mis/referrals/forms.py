@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -16,6 +17,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 
 from sw_mis.referrals.models import STATUSES
+from sw_mis.referrals.services import STATUS_LABELS
 from sw_mis.referrals.slips import LANGUAGES
 
 LANGUAGE_NAMES = {
@@ -33,23 +35,25 @@ class IssueForm(FlaskForm):
     #: The household's reference; the eligibility page may send it as ``?ref=`` instead.
     household = HiddenField(validators=[Optional(), Length(max=16)])
     scheme = HiddenField(validators=[DataRequired(), Length(max=80)])
-    member = IntegerField("Member", validators=[Optional()])
+    member = IntegerField(_l("Member"), validators=[Optional()])
     language = SelectField(
-        "Slip language",
+        _l("Slip language"),
         choices=[SelectChoice(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         validate_choice=False,  # unknown or missing: the clerk's own language is used
     )
-    counter = StringField("Counter", validators=[Optional(), Length(max=40)])
+    counter = StringField(_l("Counter"), validators=[Optional(), Length(max=40)])
     approve_undetermined = BooleanField(
-        "I approve this referral although the outcome is undetermined"
+        _l("I approve this referral although the outcome is undetermined")
     )
 
 
 class TransitionForm(FlaskForm):
     """Move a referral to its next status."""
 
-    status = SelectField("New status", choices=[SelectChoice(s, s.capitalize()) for s in STATUSES])
-    reason = TextAreaField("Reason", validators=[Optional(), Length(max=500)])
+    status = SelectField(
+        _l("New status"), choices=[SelectChoice(s, STATUS_LABELS[s]) for s in STATUSES]
+    )
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=500)])
 
 
 class FilterForm(FlaskForm):
@@ -59,11 +63,14 @@ class FilterForm(FlaskForm):
         csrf = False
 
     status = SelectField(
-        "Status",
-        choices=[SelectChoice("", "Any"), *(SelectChoice(s, s.capitalize()) for s in STATUSES)],
+        _l("Status"),
+        choices=[
+            SelectChoice("", _l("Any")),
+            *(SelectChoice(s, STATUS_LABELS[s]) for s in STATUSES),
+        ],
         validators=[Optional()],
     )
-    scheme = StringField("Scheme", validators=[Optional(), Length(max=80)])
-    office = IntegerField("Office", validators=[Optional()])
-    issued_on = DateField("Issued on", validators=[Optional()])
+    scheme = StringField(_l("Scheme"), validators=[Optional(), Length(max=80)])
+    office = IntegerField(_l("Office"), validators=[Optional()])
+    issued_on = DateField(_l("Issued on"), validators=[Optional()])
     page = IntegerField(validators=[Optional()])

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
@@ -39,13 +40,14 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     "received": {"enrolled": MOVE_ROLES, "rejected": MOVE_ROLES, "cancelled": CANCEL_ROLES},
 }
 REASON_REQUIRED = frozenset({"rejected", "cancelled"})
+#: Status names for pages, translated when shown (``str()`` them in the request's language).
 STATUS_LABELS = {
-    "issued": "Issued",
-    "received": "Received by the programme office",
-    "enrolled": "Enrolled",
-    "rejected": "Rejected",
-    "expired": "Expired",
-    "cancelled": "Cancelled",
+    "issued": _l("Issued"),
+    "received": _l("Received by the programme office"),
+    "enrolled": _l("Enrolled"),
+    "rejected": _l("Rejected"),
+    "expired": _l("Expired"),
+    "cancelled": _l("Cancelled"),
 }
 
 
@@ -620,7 +622,7 @@ def verify_slip(session: Session, token: str, book: Any, settings: Settings) -> 
         genuine=True,
         ref=referral.ref,
         status=status,
-        status_label=STATUS_LABELS[status],
+        status_label=str(STATUS_LABELS[status]),
         scheme_name=scheme.name if scheme else referral.scheme_id,
         issued_on=referral.issued_on,
         expires_on=referral.expires_on,

@@ -15,6 +15,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_date
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
@@ -24,10 +26,22 @@ from sw_mis.auth.models import Office
 from sw_mis.db import get_session
 from sw_mis.eligibility.service import rulebook
 from sw_mis.referrals import services
-from sw_mis.referrals.forms import FilterForm, IssueForm, TransitionForm
+from sw_mis.referrals.forms import LANGUAGE_NAMES, FilterForm, IssueForm, TransitionForm
 from sw_mis.referrals.services import ReferralError, ReferralForbidden, ReferralNotFound
 
 bp = Blueprint("referrals", __name__)
+
+
+@bp.app_template_filter("referral_status")
+def referral_status(status: str) -> str:
+    """Return a referral status as people read it, in the page's language."""
+    return str(services.STATUS_LABELS.get(status, status))
+
+
+@bp.app_context_processor
+def _slip_languages() -> dict[str, object]:
+    # Slips print in more languages than the interface has (slips.py carries its own labels).
+    return {"slip_languages": LANGUAGE_NAMES}
 
 PER_PAGE = 50
 
@@ -93,11 +107,8 @@ def issue():  # type: ignore[no-untyped-def]
     """Issue a referral for an eligible scheme from the eligibility page."""
     form = IssueForm()
     if not form.validate_on_submit():
-        flash(
-            "The referral could not be issued: "
-            + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
-            "error",
-        )
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        flash(_("The referral could not be issued: %(problems)s", problems=problems), "error")
         return redirect(request.referrer or url_for("referrals.index")), 303
     db = get_session()
     try:
@@ -118,7 +129,9 @@ def issue():  # type: ignore[no-untyped-def]
     except ReferralError as exc:
         status = _fail(exc)
         return render_template("referrals/refused.html", message=str(exc)), status
-    flash(f"Referral {referral.ref} issued. Print the slip for the family.", "success")
+    flash(
+        _("Referral %(ref)s issued. Print the slip for the family.", ref=referral.ref), "success"
+    )
     return redirect(url_for("referrals.detail", ref=referral.ref))
 
 
@@ -154,7 +167,7 @@ def transition(ref: str):  # type: ignore[no-untyped-def]
     form = TransitionForm()
     form.status.choices = [SelectChoice(s) for s in services.STATUS_LABELS]
     if not form.validate_on_submit():
-        flash("Choose a new status.", "error")
+        flash(_("Choose a new status."), "error")
         return redirect(url_for("referrals.detail", ref=ref)), 303
     db = get_session()
     try:
@@ -164,7 +177,14 @@ def transition(ref: str):  # type: ignore[no-untyped-def]
         )
     except ReferralError as exc:
         return render_template("referrals/refused.html", message=str(exc), ref=ref), _fail(exc)
-    flash(f"Referral {referral.ref} is now {referral.status}.", "success")
+    flash(
+        _(
+            "Referral %(ref)s is now %(status)s.",
+            ref=referral.ref,
+            status=str(services.STATUS_LABELS.get(referral.status, referral.status)).lower(),
+        ),
+        "success",
+    )
     return redirect(url_for("referrals.detail", ref=referral.ref))
 
 
@@ -206,7 +226,7 @@ def household_slips(household_ref: str):  # type: ignore[no-untyped-def]
         return render_template("referrals/refused.html", message=str(exc)), _fail(exc)
     referrals = services.open_referrals(db, household)
     if not referrals:
-        flash("This household has no open referral to print.", "info")
+        flash(_("This household has no open referral to print."), "info")
         return redirect(request.referrer or url_for("referrals.index")), 303
     return _print(referrals, f"referrals-{household.ref}.pdf")
 
@@ -218,10 +238,13 @@ def batch():  # type: ignore[no-untyped-def]
     try:
         day = dt.date.fromisoformat(request.args.get("day") or services.today().isoformat())
     except ValueError:
-        abort(400, "day must be a date like 2026-11-27")
+        abort(400, _("day must be a date like 2026-11-27"))
     referrals = services.day_referrals(get_session(), current_user, day)
     if not referrals:
-        flash(f"No open referral was issued at your office on {day.isoformat()}.", "info")
+        flash(
+            _("No open referral was issued at your office on %(day)s.", day=format_date(day)),
+            "info",
+        )
         return redirect(url_for("referrals.index")), 303
     return _print(referrals, f"referrals-{day.isoformat()}.pdf")
 

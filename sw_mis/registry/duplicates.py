@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from sw_mis.registry.models import Household, Member
@@ -55,6 +55,38 @@ def same_person_score(
     )
 
 
+def _candidate_clause(rows: list[tuple[int, dict[str, Any]]]) -> ColumnElement[bool]:
+    """Return which members could be the same person as one of ``rows`` (by index, in SQL).
+
+    :func:`same_person_score` accepts birth dates that agree exactly, or within a year when
+    either date is estimated. Two nets catch both without reading a whole district:
+
+    * anyone born on one of the same days, whatever the spelling (``ix_members_date_of_birth``);
+    * within a year, anyone whose name has the same phonetic key, in either word order, when
+      one of the two dates is estimated (``ix_members_name_key``: key, estimated, date).
+
+    What neither net catches: an estimated date *and* a spelling that changes the phonetic
+    key; scanning every estimated birth date of the district for those would cost more than
+    the whole registration.
+    """
+    spread = dt.timedelta(days=366)
+    clauses: list[ColumnElement[bool]] = [
+        Member.date_of_birth.in_({m["date_of_birth"] for _, m in rows})
+    ]
+    for _, m in rows:
+        given, family = m["given_name"], m.get("family_name") or ""
+        keys = {name_key(given, family), name_key(family, given) if family else ""} - {""}
+        near = and_(
+            Member.name_key.in_(keys),
+            Member.date_of_birth.between(m["date_of_birth"] - spread, m["date_of_birth"] + spread),
+        )
+        if not m.get("date_of_birth_estimated"):
+            # Two exact dates must be equal (the first net): only estimated ones may differ.
+            near = and_(near, Member.date_of_birth_estimated.is_(True))
+        clauses.append(near)
+    return or_(*clauses)
+
+
 def likely_duplicates(
     session: Session,
     user: Any,
@@ -67,21 +99,15 @@ def likely_duplicates(
     rows = [(i, m) for i, m in enumerate(members) if m.get("date_of_birth") and m.get("given_name")]
     if not rows or not admin2:
         return []
-    window = []
-    for _, m in rows:
-        spread = dt.timedelta(days=366)
-        window.append(
-            Member.date_of_birth.between(m["date_of_birth"] - spread, m["date_of_birth"] + spread)
-        )
     stmt = (
         select(Member, Household)
         .join(Household, Member.household_id == Household.id)
         .where(
+            _candidate_clause(rows),
             Household.country == country,
             Household.admin2 == admin2,
             Household.status == "active",
             Member.status == "present",
-            or_(*window),
             visible_clause(session, user),
         )
         .limit(MAX_CANDIDATES)

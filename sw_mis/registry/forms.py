@@ -13,6 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -45,7 +48,7 @@ def _tri(value: Any) -> bool | None:
         return value
     if value in _TRI:
         return _TRI[value]
-    raise ValueError("Answer yes, no or not known.")
+    raise ValueError(_("Answer yes, no or not known."))
 
 
 def choice_list(pairs: Iterable[tuple[str, str] | tuple[str, str, str | None]]) -> list[Any]:
@@ -65,35 +68,43 @@ class TriStateField(SelectField):
     """Yes / No / Not known, stored as True / False / None."""
 
     def __init__(self, label: str | None = None, validators: Any = None, **kw: Any) -> None:
-        choices = choice_list([("", "Not known"), ("yes", "Yes"), ("no", "No")])
+        choices = choice_list([("", _l("Not known")), ("yes", _l("Yes")), ("no", _l("No"))])
         super().__init__(label, validators, coerce=_tri, choices=choices, **kw)
 
 
+def _fact_description(fact: FactField) -> str:
+    unit = f"({_(fact.unit)})" if fact.unit else ""
+    return " ".join(p for p in (_(fact.help) if fact.help else "", unit) if p)
+
+
 def fact_form_field(fact: FactField) -> Field:
-    """Return the WTForms field of one declared fact."""
-    description = " ".join(p for p in (fact.help, f"({fact.unit})" if fact.unit else "") if p)
+    """Return the WTForms field of one declared fact.
+
+    Labels, help and choices are lazy: the form class is built once, and each page shows them in
+    its own request's language.
+    """
+    description: Any = LazyString(_fact_description, fact) if fact.help or fact.unit else ""
     kw: dict[str, Any] = {"description": description}
+    label = _l(fact.label)
     if fact.kind == "bool":
-        return TriStateField(fact.label, **kw)
+        return TriStateField(label, **kw)
     if fact.kind == "enum":
-        blank = "Choose…" if fact.required else "Not known"
-        choices = choice_list([("", blank)] + [(c, choice_label(c)) for c in fact.choices])
-        return SelectField(fact.label, choices=choices, coerce=_blank_none, **kw)
+        blank = _l("Choose…") if fact.required else _l("Not known")
+        choices = choice_list([("", blank)] + [(c, _l(choice_label(c))) for c in fact.choices])
+        return SelectField(label, choices=choices, coerce=_blank_none, **kw)
     validators: list[Any] = [Optional()]
     if fact.kind in ("int", "decimal") and (fact.minimum is not None or fact.maximum is not None):
         validators.append(NumberRange(min=fact.minimum, max=fact.maximum))
     if fact.kind == "int":
-        return IntegerField(
-            fact.label, validators=validators, render_kw={"inputmode": "numeric"}, **kw
-        )
+        return IntegerField(label, validators=validators, render_kw={"inputmode": "numeric"}, **kw)
     if fact.kind == "decimal":
         return DecimalField(
-            fact.label, validators=validators, places=None, render_kw={"inputmode": "decimal"}, **kw
+            label, validators=validators, places=None, render_kw={"inputmode": "decimal"}, **kw
         )
     if fact.kind == "date":
-        return DateField(fact.label, validators=validators, **kw)
+        return DateField(label, validators=validators, **kw)
     validators.append(Length(max=fact.max_length))
-    return StringField(fact.label, validators=validators, filters=[_strip], **kw)
+    return StringField(label, validators=validators, filters=[_strip], **kw)
 
 
 def shown_names(country: str | None) -> frozenset[str] | None:
@@ -115,12 +126,12 @@ def member_form_class(names: frozenset[str] | None) -> type[Form]:
     attrs: dict[str, Any] = {
         "id": HiddenField(),
         "given_name": StringField(
-            "Given name", validators=[Optional(), Length(max=80)], filters=[_strip]
+            _l("Given name"), validators=[Optional(), Length(max=80)], filters=[_strip]
         ),
         "family_name": StringField(
-            "Family name", validators=[Optional(), Length(max=80)], filters=[_strip]
+            _l("Family name"), validators=[Optional(), Length(max=80)], filters=[_strip]
         ),
-        "remove": BooleanField("Remove this member"),
+        "remove": BooleanField(_l("Remove this member")),
     }
     attrs.update({f.name: fact_form_field(f) for f in _keep(MEMBER_FIELDS, names)})
     return type("MemberForm", (Form,), attrs)
@@ -132,22 +143,22 @@ def household_form_class(names: frozenset[str] | None) -> type[FlaskForm]:
     attrs: dict[str, Any] = {f.name: fact_form_field(f) for f in _keep(HOUSEHOLD_FIELDS, names)}
     for code in LOCATION:
         # Area codes are chosen from the area list (choices set per request).
-        label = next(f.label for f in HOUSEHOLD_FIELDS if f.name == code)
+        label = _l(next(f.label for f in HOUSEHOLD_FIELDS if f.name == code))
         attrs[code] = SelectField(label, choices=[], validate_choice=False, coerce=_blank_none)
     attrs.update(
-        consent_given=BooleanField("The household consents to the processing of its data"),
-        consent_date=DateField("Date of consent", validators=[Optional()]),
+        consent_given=BooleanField(_l("The household consents to the processing of its data")),
+        consent_date=DateField(_l("Date of consent"), validators=[Optional()]),
         members=FieldList(
             FormField(member_form_class(names)), min_entries=1, max_entries=MAX_MEMBERS
         ),
         version=HiddenField(),
-        confirm_not_duplicate=BooleanField("These are different people: save anyway"),
+        confirm_not_duplicate=BooleanField(_l("These are different people: save anyway")),
         override_reason=TextAreaField(
-            "Reason for registering a national ID that already exists",
+            _l("Reason for registering a national ID that already exists"),
             validators=[Optional(), Length(max=500)],
         ),
-        add_member=SubmitField("Add another member"),
-        save=SubmitField("Save household"),
+        add_member=SubmitField(_l("Add another member")),
+        save=SubmitField(_l("Save household")),
     )
     return type("HouseholdForm", (FlaskForm,), attrs)
 
@@ -167,7 +178,7 @@ def _sections(form: Any, facts: tuple[FactField, ...]) -> list[tuple[str, list[F
     for fact in facts:
         field = form._fields.get(fact.name)
         if field is not None:
-            grouped.setdefault(fact.section, []).append(field)
+            grouped.setdefault(_(fact.section), []).append(field)
     return list(grouped.items())
 
 
@@ -241,7 +252,7 @@ def error_summary(form: FlaskForm) -> list[tuple[str, str, str]]:
         for field in fields:
             if isinstance(field, FieldList):
                 for i, entry in enumerate(field.entries):
-                    walk(entry.form, f"{prefix}Member {i + 1}: ")
+                    walk(entry.form, prefix + _("Member %(number)s: ", number=i + 1))
             elif isinstance(field, FormField):
                 walk(field.form, prefix)
             elif field.errors and isinstance(field.errors, list):
@@ -260,129 +271,130 @@ class VersionedForm(FlaskForm):
 
 def _relationship_choices() -> list[Any]:
     fact = next(f for f in MEMBER_FIELDS if f.name == "relationship_to_head")
-    return choice_list((c, choice_label(c)) for c in fact.choices)
+    return choice_list((c, _l(choice_label(c))) for c in fact.choices)
 
 
 def _sex_choices() -> list[Any]:
     fact = next(f for f in MEMBER_FIELDS if f.name == "sex")
-    return choice_list([("", "Not known")] + [(c, choice_label(c)) for c in fact.choices])
+    return choice_list([("", _l("Not known"))] + [(c, _l(choice_label(c))) for c in fact.choices])
 
 
 class BirthForm(VersionedForm):
     given_name = StringField(
-        "Given name",
+        _l("Given name"),
         validators=[InputRequired(), Length(max=80)],
         filters=[_strip],
         render_kw={"autofocus": True},
     )
     family_name = StringField(
-        "Family name", validators=[Optional(), Length(max=80)], filters=[_strip]
+        _l("Family name"), validators=[Optional(), Length(max=80)], filters=[_strip]
     )
-    sex = SelectField("Sex", choices=_sex_choices(), coerce=_blank_none)
-    date_of_birth = DateField("Date of birth", validators=[InputRequired()])
-    submit = SubmitField("Record the birth")
+    sex = SelectField(_l("Sex"), choices=_sex_choices(), coerce=_blank_none)
+    date_of_birth = DateField(_l("Date of birth"), validators=[InputRequired()])
+    submit = SubmitField(_l("Record the birth"))
 
 
 class DeparturesForm(VersionedForm):
     member_id = SelectField(
-        "Member", choices=[], validate_choice=False, render_kw={"autofocus": True}
+        _l("Member"), choices=[], validate_choice=False, render_kw={"autofocus": True}
     )
-    date = DateField("Date", validators=[Optional()])
+    date = DateField(_l("Date"), validators=[Optional()])
     new_head_id = SelectField(
-        "New head of household (if the head is leaving)", choices=[], validate_choice=False
+        _l("New head of household (if the head is leaving)"), choices=[], validate_choice=False
     )
     reason = StringField(
-        "Reason or note", validators=[Optional(), Length(max=200)], filters=[_strip]
+        _l("Reason or note"), validators=[Optional(), Length(max=200)], filters=[_strip]
     )
-    submit = SubmitField("Save")
+    submit = SubmitField(_l("Save"))
 
 
 class JoinForm(VersionedForm):
     from_ref = StringField(
-        "Moving from household (reference)",
+        _l("Moving from household (reference)"),
         validators=[Optional(), Length(max=20)],
         filters=[_strip],
         render_kw={"autofocus": True},
-        description="Leave blank for a person not yet registered anywhere.",
+        description=_l("Leave blank for a person not yet registered anywhere."),
     )
     from_member_id = IntegerField(
-        "Member number in that household",
+        _l("Member number in that household"),
         validators=[Optional()],
-        description="The # shown beside the member on the other household's page.",
+        description=_l("The # shown beside the member on the other household's page."),
     )
     given_name = StringField(
-        "Given name (new person)", validators=[Optional(), Length(max=80)], filters=[_strip]
+        _l("Given name (new person)"), validators=[Optional(), Length(max=80)], filters=[_strip]
     )
     family_name = StringField(
-        "Family name (new person)", validators=[Optional(), Length(max=80)], filters=[_strip]
+        _l("Family name (new person)"), validators=[Optional(), Length(max=80)], filters=[_strip]
     )
-    sex = SelectField("Sex (new person)", choices=_sex_choices(), coerce=_blank_none)
-    date_of_birth = DateField("Date of birth (new person)", validators=[Optional()])
-    relationship_to_head = SelectField("Relationship to head", choices=_relationship_choices())
-    date = DateField("Date joined", validators=[Optional()])
-    submit = SubmitField("Add the member")
+    sex = SelectField(_l("Sex (new person)"), choices=_sex_choices(), coerce=_blank_none)
+    date_of_birth = DateField(_l("Date of birth (new person)"), validators=[Optional()])
+    relationship_to_head = SelectField(_l("Relationship to head"), choices=_relationship_choices())
+    date = DateField(_l("Date joined"), validators=[Optional()])
+    submit = SubmitField(_l("Add the member"))
 
 
 class MoveForm(VersionedForm):
     admin1 = SelectField(
-        "Province / region",
+        _l("Province / region"),
         choices=[],
         validate_choice=False,
         coerce=_blank_none,
         render_kw={"autofocus": True},
     )
-    admin2 = SelectField("District", choices=[], validate_choice=False, coerce=_blank_none)
+    admin2 = SelectField(_l("District"), choices=[], validate_choice=False, coerce=_blank_none)
     admin3 = SelectField(
-        "Sub-district / commune", choices=[], validate_choice=False, coerce=_blank_none
+        _l("Sub-district / commune"), choices=[], validate_choice=False, coerce=_blank_none
     )
     locality = StringField(
-        "Village / locality", validators=[Optional(), Length(max=120)], filters=[_strip]
+        _l("Village / locality"), validators=[Optional(), Length(max=120)], filters=[_strip]
     )
-    address = StringField("Address", validators=[Optional(), Length(max=300)], filters=[_strip])
-    reason = StringField("Reason", validators=[Optional(), Length(max=500)], filters=[_strip])
-    submit = SubmitField("Move the household")
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=300)], filters=[_strip])
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)], filters=[_strip])
+    submit = SubmitField(_l("Move the household"))
 
 
 class MergeForm(VersionedForm):
     other_ref = StringField(
-        "Duplicate household to merge into this one (reference)",
+        _l("Duplicate household to merge into this one (reference)"),
         validators=[InputRequired(), Length(max=20)],
         filters=[_strip],
         render_kw={"autofocus": True},
     )
     reason = TextAreaField(
-        "Why these records are the same household", validators=[InputRequired(), Length(max=500)]
+        _l("Why these records are the same household"),
+        validators=[InputRequired(), Length(max=500)],
     )
     confirm = BooleanField(
-        "I have checked: both records describe the same household", validators=[InputRequired()]
+        _l("I have checked: both records describe the same household"), validators=[InputRequired()]
     )
-    submit = SubmitField("Merge")
+    submit = SubmitField(_l("Merge"))
 
 
 class EnrolmentForm(FlaskForm):
     scheme_id = StringField(
-        "Programme",
+        _l("Programme"),
         validators=[InputRequired(), Length(max=80)],
         filters=[_strip],
         render_kw={"autofocus": True},
     )
     member_id = SelectField(
-        "Member (for a personal benefit)", choices=[], validate_choice=False, coerce=_blank_none
+        _l("Member (for a personal benefit)"), choices=[], validate_choice=False, coerce=_blank_none
     )
     status = SelectField(
-        "Status", choices=choice_list((s, choice_label(s)) for s in ENROLMENT_STATUSES)
+        _l("Status"), choices=choice_list((s, _l(choice_label(s))) for s in ENROLMENT_STATUSES)
     )
-    start_date = DateField("Start date", validators=[Optional()])
-    end_date = DateField("End date", validators=[Optional()])
-    submit = SubmitField("Record the enrolment")
+    start_date = DateField(_l("Start date"), validators=[Optional()])
+    end_date = DateField(_l("End date"), validators=[Optional()])
+    submit = SubmitField(_l("Record the enrolment"))
 
 
 class SearchForm(FlaskForm):
     q = StringField(
-        "Reference, national ID or name",
+        _l("Reference, national ID or name"),
         validators=[InputRequired(), Length(max=200)],
         filters=[_strip],
         render_kw={"autocomplete": "off", "accesskey": "f", "type": "search"},
     )
     page = HiddenField(default="1")
-    submit = SubmitField("Search")
+    submit = SubmitField(_l("Search"))

@@ -85,6 +85,8 @@ class Household(_HouseholdFacts, Base):  # type: ignore[valid-type,misc]
     __table_args__ = (
         Index("ix_households_admin", "country", "admin1", "admin2"),
         Index("ix_households_office_id", "office_id"),
+        # Deleting a household checks that no merged household points at it.
+        Index("ix_households_merged_into_id", "merged_into_id"),
     )
 
     @property
@@ -119,7 +121,11 @@ class Member(_MemberFacts, Base):  # type: ignore[valid-type,misc]
     __table_args__ = (
         Index("ix_members_household_id", "household_id"),
         Index("ix_members_national_id", "national_id"),
-        Index("ix_members_name_key", "name_key"),
+        # Name search scans key prefixes in key order; the duplicate check looks up a key
+        # within a window of (estimated) birth dates.
+        Index("ix_members_name_key", "name_key", "date_of_birth_estimated", "date_of_birth"),
+        # The duplicate check's other net: anyone born on the same day (any spelling).
+        Index("ix_members_date_of_birth", "date_of_birth"),
     )
 
     @property

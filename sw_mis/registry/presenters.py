@@ -6,6 +6,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,23 +20,45 @@ from sw_mis.registry.validation import choice_label
 
 NOT_KNOWN = None  # templates show None as 'not known'
 
+#: Household, member and enrolment statuses as the pages name them.
+STATUS_LABELS = {
+    "active": _l("active"),
+    "merged": _l("merged"),
+    "consent_withdrawn": _l("consent withdrawn"),
+    "present": _l("present"),
+    "left": _l("left"),
+    "deceased": _l("deceased"),
+    "suspended": _l("suspended"),
+    "exited": _l("exited"),
+}
+
+
+def status_label(status: str) -> str:
+    """Return a record status in the page's language."""
+    label = STATUS_LABELS.get(status)
+    return str(label) if label is not None else status.replace("_", " ")
+
 
 def show(fact: FactField | None, value: Any) -> str | None:
     """Return a fact value as text (None stays None: 'not known')."""
     if value is None:
         return None
     if isinstance(value, bool):
-        return "Yes" if value else "No"
+        return _("Yes") if value else _("No")
     if fact is not None and fact.kind == "enum":
-        return choice_label(str(value))
+        return _(choice_label(str(value)))
     if isinstance(value, Decimal):
         text = f"{value:f}".rstrip("0").rstrip(".") if "." in f"{value:f}" else f"{value:f}"
-        return f"{text} {fact.unit}".strip() if fact is not None else text
+        return f"{text} {_unit(fact)}".strip() if fact is not None else text
     if isinstance(value, dt.date):
         return value.isoformat()
     if fact is not None and fact.unit and isinstance(value, int):
-        return f"{value} {fact.unit}"
+        return f"{value} {_unit(fact)}"
     return str(value)
+
+
+def _unit(fact: FactField) -> str:
+    return _(fact.unit) if fact.unit else ""
 
 
 def fact_rows(
@@ -44,13 +68,13 @@ def fact_rows(
     out = []
     for section, facts in sections(level, None):  # type: ignore[arg-type]
         rows = [
-            (f.label, show(f, getattr(obj, f.name)))
+            (_(f.label), show(f, getattr(obj, f.name)))
             for f in facts
             if f.name not in ("admin1", "admin2", "admin3")
             and (names is None or f.core or f.name in names or getattr(obj, f.name) is not None)
         ]
         if rows:
-            out.append((section, rows))
+            out.append((_(section), rows))
     return out
 
 
@@ -93,7 +117,7 @@ def history_rows(session: Session, records: list[ChangeRecord]) -> list[dict[str
         for key, pair in (r.changes or {}).items():
             fact = FIELDS_BY_NAME.get(key)
             old, new = [*pair, None, None][:2] if isinstance(pair, list) else (None, pair)
-            label = fact.label if fact else key.replace("_", " ").capitalize()
+            label = _(fact.label) if fact else key.replace("_", " ").capitalize()
             changes.append((label, _plain(fact, old), _plain(fact, new)))
         rows.append(
             {
@@ -110,9 +134,9 @@ def _plain(fact: FactField | None, value: Any) -> str | None:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     if fact is not None and fact.kind == "enum" and isinstance(value, str):
-        return choice_label(value)
+        return _(choice_label(value))
     if isinstance(value, bool):
-        return "Yes" if value else "No"
+        return _("Yes") if value else _("No")
     return None if value is None else str(value)
 
 
@@ -130,7 +154,7 @@ def area_choices(
         ((a.code, a.name, parents.get(a.parent_code or "")) for a in areas),
         key=lambda r: (r[2] or "", r[1]),
     )
-    return [("", "Choose…", None), *rows]
+    return [("", _("Choose…"), None), *rows]
 
 
 def _ancestors(session: Session, codes: set[str]) -> set[str]:

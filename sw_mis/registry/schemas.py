@@ -12,6 +12,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy.orm import object_session
 
+from sw_mis.api.fields import UtcDateTime
 from sw_mis.auth.models import Office
 from sw_mis.registry.fields import HOUSEHOLD_FIELDS, MEMBER_FIELDS, FactField
 from sw_mis.registry.models import (
@@ -166,18 +167,22 @@ HouseholdPatchSchema = _schema(
 )
 
 
+#: Beyond any registry's last page; a larger number would overflow the database's integers.
+MAX_PAGE = 1_000_000
+
+
 class SearchSchema(_Strict):
     q = fields.String(
         required=True,
         validate=validate.Length(min=1, max=200),
         metadata={"description": "A reference, a national ID or a name."},
     )
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
 
 
 class ListArgsSchema(_Strict):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
 
 
@@ -237,8 +242,8 @@ HouseholdOutSchema = _schema(
     consent_given=fields.Boolean(),
     consent_date=fields.Date(allow_none=True),
     office_code=fields.Function(_office_code, allow_none=True),
-    registered_at=fields.DateTime(allow_none=True),
-    updated_at=fields.DateTime(allow_none=True),
+    registered_at=UtcDateTime(allow_none=True),
+    updated_at=UtcDateTime(allow_none=True),
     members=fields.List(fields.Nested(MemberOutSchema)),
     enrolments=fields.List(fields.Nested(EnrolmentOutSchema)),
 )
@@ -257,7 +262,7 @@ class HouseholdSummarySchema(Schema):
         lambda h: h.head.full_name if h.head is not None else None, allow_none=True
     )
     members_count = fields.Function(lambda h: len(h.current_members))
-    registered_at = fields.DateTime(allow_none=True)
+    registered_at = UtcDateTime(allow_none=True)
 
 
 class HouseholdPageSchema(Schema):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, func, select, union_all
+from sqlalchemy.orm import Session, joinedload
 
 from sw_mis.audit.services import record_event
 from sw_mis.registry.models import Household, Member
@@ -22,7 +22,8 @@ from sw_mis.registry.refs import RefError, looks_like_ref, parse_ref
 from sw_mis.registry.visibility import visible_clause
 
 MAX_PER_PAGE = 100
-#: Members read for one name search before ranking; enough for a page of the best matches.
+#: Members read for one name search before ranking (shared among the key prefixes searched);
+#: enough for a page of the best matches.
 NAME_CANDIDATES = 1000
 # Above every character a key may contain: an upper bound for "starts with" range scans.
 _KEY_CEILING = "\uffff"
@@ -55,7 +56,8 @@ def clamp_paging(page: Any, per_page: Any, default: int = 25) -> tuple[int, int]
 
 
 def _with_members(stmt: Any) -> Any:
-    return stmt.options(selectinload(Household.members))
+    # Joined, not "select in": households and their rosters come back in one round trip.
+    return stmt.options(joinedload(Household.members))
 
 
 def list_households(session: Session, user: Any, page: int = 1, per_page: int = 25) -> Page:
@@ -63,12 +65,16 @@ def list_households(session: Session, user: Any, page: int = 1, per_page: int = 
     page, per_page = clamp_paging(page, per_page)
     where = and_(Household.status == "active", visible_clause(session, user))
     total = session.scalar(select(func.count(Household.id)).where(where)) or 0
-    items = session.scalars(
-        _with_members(select(Household).where(where))
-        .order_by(Household.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
+    items = (
+        session.scalars(
+            _with_members(select(Household).where(where))
+            .order_by(Household.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+        .unique()
+        .all()
+    )
     return Page(list(items), total, page, per_page)
 
 
@@ -77,51 +83,90 @@ def _by_ref(session: Session, user: Any, q: str, page: int, per_page: int) -> Pa
         ref = parse_ref(q)
     except RefError as exc:
         return Page([], 0, page, per_page, kind="ref", message=str(exc))
-    household = session.scalar(
-        _with_members(select(Household)).where(Household.ref == ref, visible_clause(session, user))
+    items = list(
+        session.scalars(
+            _with_members(select(Household)).where(
+                Household.ref == ref, visible_clause(session, user)
+            )
+        ).unique()
     )
-    items = [household] if household is not None else []
     message = "" if items else "No household with this reference number in the areas you see."
     return Page(items, len(items), page, per_page, kind="ref", message=message)
 
 
 def _by_national_id(session: Session, user: Any, q: str, page: int, per_page: int) -> Page:
     variants = {q.strip(), re.sub(r"\s+", "", q)}
-    rows = session.execute(
-        select(Household.id, Member.given_name, Member.family_name)
-        .join(Member, Member.household_id == Household.id)
+    # One round trip: the page of matching households with their rosters, and (window count)
+    # how many households match in all, capped like the other searches.
+    matching = (
+        select(Member.household_id)
+        .join(Household, Member.household_id == Household.id)
         .where(Member.national_id.in_(variants), visible_clause(session, user))
-        .order_by(Household.id.desc())
         .limit(NAME_CANDIDATES)
-    ).all()
-    matches: dict[int, list[str]] = {}
-    for hid, given, family in rows:
-        matches.setdefault(hid, []).append(f"{given} {family}".strip())
-    ids = list(matches)
-    return _page_of(session, ids, page, per_page, "national_id", matches)
+    )
+    rows = session.execute(
+        _with_members(select(Household, func.count().over().label("total")))
+        .where(Household.id.in_(matching))
+        .order_by(Household.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).unique()
+    found = rows.all()
+    items = [household for household, _ in found]
+    total = found[0][1] if found else 0
+    if not items and page > 1:  # past the last page: only the count is wanted
+        total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    matches = {h.id: [m.full_name for m in h.members if m.national_id in variants] for h in items}
+    message = "" if total else "Nothing found."
+    return Page(items, total, page, per_page, kind="national_id", message=message, matches=matches)
+
+
+def _name_candidates(session: Session, user: Any, prefixes: list[str]) -> list[Any]:
+    """Return (member id, household id, given, family) of present members whose key starts
+    with one of ``prefixes``, in visible active households: at most NAME_CANDIDATES rows.
+
+    Each prefix is its own range scan in key order with its own LIMIT (a share of the budget),
+    so the database stops after the closest keys instead of collecting the whole range of a
+    crowded name (tens of thousands of members for "Juan Santos" in a million households).
+    """
+    share = max(NAME_CANDIDATES // len(prefixes), 1)
+    visible = visible_clause(session, user)
+    parts = [
+        select(Member.id, Member.household_id, Member.given_name, Member.family_name)
+        .join(Household, Member.household_id == Household.id)
+        .where(
+            Member.name_key >= prefix,
+            Member.name_key < prefix + _KEY_CEILING,
+            Member.status == "present",
+            Household.status == "active",
+            visible,
+        )
+        .order_by(Member.name_key)
+        .limit(share)
+        .subquery()
+        for prefix in prefixes
+    ]
+    if len(parts) == 1:
+        return list(session.execute(select(parts[0])))
+    return list(session.execute(union_all(*(select(part) for part in parts))))
 
 
 def _by_name(session: Session, user: Any, q: str, page: int, per_page: int) -> Page:
     prefixes = query_prefixes(q)
     if not prefixes:
         return Page([], 0, page, per_page, kind="name", message="Type a name to search for.")
-    ranges = [and_(Member.name_key >= p, Member.name_key < p + _KEY_CEILING) for p in prefixes]
-    rows = session.execute(
-        select(Member.household_id, Member.given_name, Member.family_name)
-        .join(Household, Member.household_id == Household.id)
-        .where(
-            or_(*ranges),
-            Member.status == "present",
-            Household.status == "active",
-            visible_clause(session, user),
-        )
-        .limit(NAME_CANDIDATES)
-    ).all()
     wanted = display_name(q, "")
+    scores: dict[tuple[str, str], float] = {}  # crowded names repeat: score each once
     best: dict[int, float] = {}
     matches: dict[int, list[str]] = {}
-    for hid, given, family in rows:
-        score = fuzz.WRatio(wanted, display_name(given, family))
+    seen: set[int] = set()
+    for member_id, hid, given, family in _name_candidates(session, user, prefixes):
+        if member_id in seen:  # a key may lie in two of the ranges
+            continue
+        seen.add(member_id)
+        score = scores.get((given, family))
+        if score is None:
+            score = scores[given, family] = fuzz.WRatio(wanted, display_name(given, family))
         best[hid] = max(best.get(hid, 0.0), score)
         matches.setdefault(hid, []).append(f"{given} {family}".strip())
     ids = sorted(best, key=lambda h: (-best[h], -h))
@@ -137,10 +182,14 @@ def _page_of(
     matches: dict[int, list[str]],
 ) -> Page:
     chosen = ids[(page - 1) * per_page : page * per_page]
-    loaded = {
-        h.id: h
-        for h in session.scalars(_with_members(select(Household)).where(Household.id.in_(chosen)))
-    }
+    loaded = {}
+    if chosen:
+        loaded = {
+            h.id: h
+            for h in session.scalars(
+                _with_members(select(Household)).where(Household.id.in_(chosen))
+            ).unique()
+        }
     items = [loaded[i] for i in chosen if i in loaded]
     message = "" if ids else "Nothing found."
     return Page(items, len(ids), page, per_page, kind=kind, message=message, matches=matches)

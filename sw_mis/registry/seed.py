@@ -471,6 +471,12 @@ def seed_households(
                 _copy_rows(conn, "households", HOUSEHOLD_COLUMNS, households)
                 _copy_rows(conn, "members", MEMBER_COLUMNS, members)
                 _copy_rows(conn, "enrolments", ENROLMENT_COLUMNS, enrolments)
+                # Ids are given explicitly: move the sequence past them in the same transaction,
+                # so a run killed half-way never leaves the next registration a taken id.
+                conn.execute(
+                    text("SELECT setval(pg_get_serial_sequence('households', 'id'), :last)"),
+                    {"last": first_id + made + n - 1},
+                )
             else:
                 _insert_rows(conn, hh_table, HOUSEHOLD_COLUMNS, households)
                 _insert_rows(conn, Member.__table__, MEMBER_COLUMNS, members)
@@ -479,14 +485,6 @@ def seed_households(
         if progress:
             progress(made)
     if postgres:
-        with engine.begin() as conn:
-            # Ids were given explicitly: move the sequence past them for the next registration.
-            conn.execute(
-                text(
-                    "SELECT setval(pg_get_serial_sequence('households', 'id'),"
-                    " (SELECT max(id) FROM households))"
-                )
-            )
         # Fresh statistics, or the planner guesses badly on a table that just grew a millionfold.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE households, members, enrolments"))

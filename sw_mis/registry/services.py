@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from sw_mis.audit.services import record_event
@@ -212,8 +212,15 @@ def get_household(session: Session, user: Any, ref: str) -> Household:
         canonical = parse_ref(ref)
     except RefError as exc:
         raise NotFound(str(exc)) from exc
-    household = session.scalar(
-        select(Household).where(Household.ref == canonical, visible_clause(session, user))
+    # The roster comes with every lookup: load it in the same query (one round trip).
+    household = (
+        session.execute(
+            select(Household)
+            .options(joinedload(Household.members))
+            .where(Household.ref == canonical, visible_clause(session, user))
+        )
+        .unique()
+        .scalar_one_or_none()
     )
     if household is None:
         # Same answer whether it does not exist or belongs to another office: refs can't be probed.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -47,6 +48,12 @@ from sw_mis.registry.models import Household
 from sw_mis.registry.search import list_households, search_households
 
 bp = Blueprint("registry", __name__)
+
+
+@bp.app_template_filter("record_status")
+def record_status(status: str) -> str:
+    """Return a household, member or enrolment status in the page's language."""
+    return presenters.status_label(status)
 
 EDIT_ROLES = tuple(sorted(services.EDIT_ROLES))
 MERGE_ROLES = tuple(sorted(services.MERGE_ROLES))
@@ -149,7 +156,7 @@ def register():  # type: ignore[no-untyped-def]
     form = household_form_class(names)()
     _set_area_choices(form, country)
     form.admin1.render_kw = {"autofocus": True}
-    context: dict[str, Any] = {"names": names, "title": "Register a household", "editing": False}
+    context: dict[str, Any] = {"names": names, "title": _("Register a household"), "editing": False}
     if request.method == "GET":
         form.members[0].form.relationship_to_head.data = "head"
         return _render_household_form(form, **context)
@@ -176,7 +183,7 @@ def register():  # type: ignore[no-untyped-def]
         except Forbidden as exc:
             abort(403, description=str(exc))
         else:
-            flash(f"Household {household.ref} registered.", "success")
+            flash(_("Household %(ref)s registered.", ref=household.ref), "success")
             return redirect(url_for(".household", ref=household.ref))
     return _render_household_form(form, **context), status
 
@@ -208,7 +215,7 @@ def edit(ref: str):  # type: ignore[no-untyped-def]
     form.locality.render_kw = {"autofocus": True}  # the area changes through 'move'
     context: dict[str, Any] = {
         "names": names,
-        "title": f"Edit household {household.ref}",
+        "title": _("Edit household %(ref)s", ref=household.ref),
         "editing": True,
         "household": household,
     }
@@ -240,7 +247,7 @@ def edit(ref: str):  # type: ignore[no-untyped-def]
         except Forbidden as exc:
             abort(403, description=str(exc))
         else:
-            flash("Changes saved.", "success")
+            flash(_("Changes saved."), "success")
             return redirect(url_for(".household", ref=household.ref))
     return _render_household_form(form, **context), status
 
@@ -353,7 +360,7 @@ def birth(ref: str):  # type: ignore[no-untyped-def]
             version=_version(form),
         )
 
-    return _event(hh, form, "Record a birth", action, "Birth recorded.")
+    return _event(hh, form, _("Record a birth"), action, _("Birth recorded."))
 
 
 @bp.route("/households/<ref>/death", methods=["GET", "POST"])
@@ -363,8 +370,8 @@ def death(ref: str):  # type: ignore[no-untyped-def]
     hh = _household_or_404(ref)
     form = DeparturesForm()
     form.member_id.choices = _member_choices(hh)
-    form.new_head_id.choices = _member_choices(hh, "No change")
-    form.submit.label.text = "Record the death"
+    form.new_head_id.choices = _member_choices(hh, _("No change"))
+    form.submit.label.text = _("Record the death")
 
     def action() -> None:
         services.record_death(
@@ -378,7 +385,7 @@ def death(ref: str):  # type: ignore[no-untyped-def]
             version=_version(form),
         )
 
-    return _event(hh, form, "Record a death", action, "Death recorded.")
+    return _event(hh, form, _("Record a death"), action, _("Death recorded."))
 
 
 @bp.route("/households/<ref>/leave", methods=["GET", "POST"])
@@ -388,8 +395,8 @@ def leave(ref: str):  # type: ignore[no-untyped-def]
     hh = _household_or_404(ref)
     form = DeparturesForm()
     form.member_id.choices = _member_choices(hh)
-    form.new_head_id.choices = _member_choices(hh, "No change")
-    form.submit.label.text = "Record the departure"
+    form.new_head_id.choices = _member_choices(hh, _("No change"))
+    form.submit.label.text = _("Record the departure")
 
     def action() -> None:
         services.member_leaves(
@@ -403,7 +410,7 @@ def leave(ref: str):  # type: ignore[no-untyped-def]
             version=_version(form),
         )
 
-    return _event(hh, form, "A member leaves", action, "Departure recorded.")
+    return _event(hh, form, _("A member leaves"), action, _("Departure recorded."))
 
 
 @bp.route("/households/<ref>/join", methods=["GET", "POST"])
@@ -442,7 +449,7 @@ def join(ref: str):  # type: ignore[no-untyped-def]
             version=_version(form),
         )
 
-    return _event(hh, form, "A member joins", action, "Member added.")
+    return _event(hh, form, _("A member joins"), action, _("Member added."))
 
 
 @bp.route("/households/<ref>/move", methods=["GET", "POST"])
@@ -470,7 +477,7 @@ def move(ref: str):  # type: ignore[no-untyped-def]
             reason=form.reason.data,
         )
 
-    return _event(hh, form, "Move the household", action, "Household moved.")
+    return _event(hh, form, _("Move the household"), action, _("Household moved."))
 
 
 @bp.route("/households/<ref>/merge", methods=["GET", "POST"])
@@ -491,7 +498,7 @@ def merge(ref: str):  # type: ignore[no-untyped-def]
             version=_version(form),
         )
 
-    return _event(hh, form, "Merge a duplicate record", action, "Records merged.")
+    return _event(hh, form, _("Merge a duplicate record"), action, _("Records merged."))
 
 
 @bp.route("/households/<ref>/enrolments", methods=["GET", "POST"])
@@ -500,7 +507,7 @@ def enrol(ref: str):  # type: ignore[no-untyped-def]
     """Record an enrolment in an existing programme."""
     hh = _household_or_404(ref)
     form = EnrolmentForm()
-    form.member_id.choices = _member_choices(hh, "The whole household")
+    form.member_id.choices = _member_choices(hh, _("The whole household"))
 
     def action() -> None:
         services.add_enrolment(
@@ -516,4 +523,4 @@ def enrol(ref: str):  # type: ignore[no-untyped-def]
             },
         )
 
-    return _event(hh, form, "Record an enrolment", action, "Enrolment recorded.")
+    return _event(hh, form, _("Record an enrolment"), action, _("Enrolment recorded."))
