@@ -181,6 +181,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('households', schema=None) as batch_op:
         batch_op.create_index('ix_households_admin', ['country', 'admin1', 'admin2'], unique=False)
+        batch_op.create_index('ix_households_merged_into_id', ['merged_into_id'], unique=False)
         batch_op.create_index('ix_households_office_id', ['office_id'], unique=False)
 
     op.create_table('change_records',
@@ -288,8 +289,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_members'))
     )
     with op.batch_alter_table('members', schema=None) as batch_op:
+        batch_op.create_index('ix_members_date_of_birth', ['date_of_birth'], unique=False)
         batch_op.create_index('ix_members_household_id', ['household_id'], unique=False)
-        batch_op.create_index('ix_members_name_key', ['name_key'], unique=False)
+        batch_op.create_index('ix_members_name_key', ['name_key', 'date_of_birth_estimated', 'date_of_birth'], unique=False)
         batch_op.create_index('ix_members_national_id', ['national_id'], unique=False)
 
     op.create_table('enrolments',
@@ -320,6 +322,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_members_national_id')
         batch_op.drop_index('ix_members_name_key')
         batch_op.drop_index('ix_members_household_id')
+        batch_op.drop_index('ix_members_date_of_birth')
 
     op.drop_table('members')
     with op.batch_alter_table('determinations', schema=None) as batch_op:
@@ -332,6 +335,7 @@ def downgrade() -> None:
     op.drop_table('change_records')
     with op.batch_alter_table('households', schema=None) as batch_op:
         batch_op.drop_index('ix_households_office_id')
+        batch_op.drop_index('ix_households_merged_into_id')
         batch_op.drop_index('ix_households_admin')
 
     op.drop_table('households')
