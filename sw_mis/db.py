@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Predictable constraint names, so migrations can drop and alter them on every database.
@@ -48,6 +49,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+#: Headers that describe the view's own body; the 503 that replaces it has its own.
+_BODY_HEADERS = frozenset(
+    {"content-type", "content-length", "content-disposition", "location", "etag", "last-modified"}
+)
+
+
 def init_app(app: Flask, engine: Engine | None = None) -> None:
     """Attach an engine and a session factory to ``app``; sessions end with the app context."""
     engine = engine or make_engine(app.config["DATABASE_URL"])
@@ -62,7 +69,21 @@ def init_app(app: Flask, engine: Engine | None = None) -> None:
         session: Session | None = g.get("db_session")
         if session is not None:
             if response.status_code < 400:
-                session.commit()
+                try:
+                    session.commit()
+                except DBAPIError as exc:
+                    # The database went away (or refused) at the commit itself: the clerk must
+                    # hear "not saved" (503), not the success the view had prepared.
+                    with suppress(DBAPIError):
+                        session.rollback()
+                    from sw_mis.web.setup import database_unavailable
+
+                    refused = database_unavailable(exc)
+                    # This hook runs last: keep the security headers the others already set.
+                    for key, value in response.headers.items():
+                        if key not in refused.headers and key.lower() not in _BODY_HEADERS:
+                            refused.headers[key] = value
+                    return refused
             else:
                 session.rollback()
         return response

@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 from flask_smorest import Api
+from flask_smorest.arguments import ArgumentsMixin
+from marshmallow import RAISE
 from werkzeug.exceptions import HTTPException
 
 from sw_mis.api.fields import ErrorSchema
@@ -60,6 +62,14 @@ class SwMisApi(Api):
 
 
 api = SwMisApi()
+
+# A misspelt query parameter (``?per_pge=50``) is refused with 422 like a misspelt body field,
+# never silently ignored: webargs' default for the query string is EXCLUDE. Read per request.
+ArgumentsMixin.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
+    **ArgumentsMixin.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION,
+    "query": RAISE,
+    "querystring": RAISE,
+}
 
 #: API blueprints, registered in this order.
 API_BLUEPRINTS = (
