@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from types import SimpleNamespace
 
-from conftest import NAMES
 from sqlalchemy.orm import Session
 
 from sw_mis.dashboards import services
 from sw_mis.dashboards.services import Filters
+from tests.dashboards.conftest import NAMES
 
 ALL = Filters()
 

@@ -188,3 +188,20 @@ def test_killed_run_resumes_to_the_same_result(empty_db: Engine,
                              commit=conn.commit)
     assert resumed.households == 150
     assert _stored(empty_db, run_id) == _stored(empty_db, full.run_id)
+
+
+def test_screen_all_with_the_shipped_rules(empty_db: Engine, real_book: RuleBook) -> None:
+    """Schemes of one country share one aggregate pass: each keeps its own parameters."""
+    if not real_book.packs:
+        pytest.skip("no pack in rules/ loads yet")
+    dom = Domains(real_book, AS_OF)
+    rng = random.Random(11)
+    countries = sorted(real_book.packs)
+    snapshots = [random_household(rng, dom, rng.choice(countries)) for _ in range(600)]
+    with empty_db.begin() as conn:
+        insert_households(conn, snapshots)
+    with empty_db.connect() as conn:
+        summary = screen_all(conn, real_book, AS_OF, batch_size=250, commit=conn.commit)
+    expected = {(s, h, m, o) for (s, h, m), o in
+                counter_outcomes(real_book, snapshots, AS_OF).items() if o != "not_eligible"}
+    assert _stored(empty_db, summary.run_id) == expected

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURE_RULES, REAL_RULES
 
 from sw_mis.eligibility.rules_test import CaseResult, run_rule_tests
+from tests.eligibility.conftest import FIXTURE_RULES, REAL_RULES
 
 
 def _cases(root: object) -> list[CaseResult]:

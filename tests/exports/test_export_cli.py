@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
-from conftest import AS_OF, CASH, PENSION, RULES, counter_rows, list_keys, parse_csv
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,6 +14,7 @@ from sw_mis.audit.models import AuditEvent
 from sw_mis.cli import main
 from sw_mis.db import make_engine
 from sw_mis.eligibility.loader import load_rules
+from tests.exports.conftest import AS_OF, CASH, PENSION, RULES, counter_rows, list_keys, parse_csv
 
 
 @pytest.fixture

@@ -7,7 +7,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import (
+from factories import api_headers, csrf_token, login
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sw_mis.audit.models import AuditEvent
+from sw_mis.exports import services
+from sw_mis.exports.services import SYSTEM, list_spec, stream_rows, write_list
+from tests.exports.conftest import (
     AS_OF,
     CASH,
     FORMULA_NAME,
@@ -18,14 +26,6 @@ from conftest import (
     normalise,
     parse_csv,
 )
-from factories import api_headers, csrf_token, login
-from flask.testing import FlaskClient
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from sw_mis.audit.models import AuditEvent
-from sw_mis.exports import services
-from sw_mis.exports.services import SYSTEM, list_spec, stream_rows, write_list
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

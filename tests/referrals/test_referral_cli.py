@@ -6,13 +6,13 @@ import io
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import RULES, normalise, poor_household
 from factories import make_user
 from pypdf import PdfReader
 from sqlalchemy.orm import Session
 
 from sw_mis.cli import main
 from sw_mis.db import make_engine
+from tests.referrals.conftest import RULES, normalise, poor_household
 
 
 def test_referral_command_issues_and_writes_the_slip(tmp_path: Path):

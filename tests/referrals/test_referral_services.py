@@ -6,7 +6,6 @@ import datetime as dt
 import io
 
 import pytest
-from conftest import URDU_HEAD, contains_rtl, normalise, poor_household
 from factories import default_areas, make_office, make_user
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from sw_mis.referrals.services import (
     ReferralNotFound,
     ReferralRefused,
 )
+from tests.referrals.conftest import URDU_HEAD, contains_rtl, normalise, poor_household
 
 
 def issue(db, user, household, scheme="pk-test-cash", *, book, settings, **kw):

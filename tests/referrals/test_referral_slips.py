@@ -7,7 +7,10 @@ import io
 import shutil
 
 import pytest
-from conftest import (
+from pypdf import PdfReader
+
+from sw_mis.referrals import slips
+from tests.referrals.conftest import (
     ARTIFACTS,
     URDU_HEAD,
     URDU_MEMBER,
@@ -16,9 +19,6 @@ from conftest import (
     normalise,
     render_png,
 )
-from pypdf import PdfReader
-
-from sw_mis.referrals import slips
 
 URL = "https://sw-mis.example.org/v/k1.R123456786.AbCdEfGhIjKlMnOpQrStUv"
 

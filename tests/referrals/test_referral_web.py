@@ -6,11 +6,11 @@ import io
 import re
 
 import pytest
-from conftest import URDU_HEAD, contains_rtl, normalise, poor_household
 from factories import api_headers, login
 from pypdf import PdfReader
 
 from sw_mis.referrals import services
+from tests.referrals.conftest import URDU_HEAD, contains_rtl, normalise, poor_household
 
 _DATA_CSRF = re.compile(r'data-csrf="([^"]+)"')
 
