@@ -21,3 +21,11 @@
   });
   arm();
 })();
+
+// The language switcher: choosing a language applies it (the button is there without script).
+(function () {
+  "use strict";
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+})();
