@@ -711,27 +711,20 @@ def record_death(
 ) -> Member:
     """Record that a member died: status deceased, with the date; their record is kept."""
     _require(user, EDIT_ROLES, "record deaths")
-    _check_version(household, version)
-    member = _present_member(household, member_id)
-    when = _event_date(date)
-    if member.date_of_birth and when < member.date_of_birth:
-        raise ValidationError({"date": ["The date of death is before the date of birth."]})
-    _hand_over_head(session, user, household, member, new_head_id)
-    member.status, member.status_date = "deceased", when
-    member.status_reason = clean_text(reason, 200)[0]
-    _touch(household)
-    _log(
+    return _end_membership(
         session,
         user,
         household,
-        "death",
-        {"status": ["present", "deceased"], "status_date": [None, when.isoformat()]},
-        member_id=member.id,
-        reason=member.status_reason,
+        member_id,
+        status="deceased",
+        log_action="death",
+        audit_action="household.death",
+        date=date,
+        new_head_id=new_head_id,
+        reason=reason,
+        version=version,
+        before_birth="The date of death is before the date of birth.",
     )
-    _flush(session)
-    _audit(session, user, "household.death", household, member_id=member.id)
-    return member
 
 
 def member_leaves(
@@ -747,24 +740,57 @@ def member_leaves(
 ) -> Member:
     """Record that a member left the household; their record is kept with status 'left'."""
     _require(user, EDIT_ROLES, "record members leaving")
+    return _end_membership(
+        session,
+        user,
+        household,
+        member_id,
+        status="left",
+        log_action="member.leave",
+        audit_action="household.member_leave",
+        date=date,
+        new_head_id=new_head_id,
+        reason=reason,
+        version=version,
+    )
+
+
+def _end_membership(
+    session: Session,
+    user: Any,
+    household: Household,
+    member_id: Any,
+    *,
+    status: str,
+    log_action: str,
+    audit_action: str,
+    date: Any,
+    new_head_id: Any,
+    reason: str | None,
+    version: int | None,
+    before_birth: str | None = None,
+) -> Member:
+    """End a member's presence in the household (death or departure), keeping the record."""
     _check_version(household, version)
     member = _present_member(household, member_id)
     when = _event_date(date)
+    if before_birth and member.date_of_birth and when < member.date_of_birth:
+        raise ValidationError({"date": [before_birth]})
     _hand_over_head(session, user, household, member, new_head_id)
-    member.status, member.status_date = "left", when
+    member.status, member.status_date = status, when
     member.status_reason = clean_text(reason, 200)[0]
     _touch(household)
     _log(
         session,
         user,
         household,
-        "member.leave",
-        {"status": ["present", "left"], "status_date": [None, when.isoformat()]},
+        log_action,
+        {"status": ["present", status], "status_date": [None, when.isoformat()]},
         member_id=member.id,
         reason=member.status_reason,
     )
     _flush(session)
-    _audit(session, user, "household.member_leave", household, member_id=member.id)
+    _audit(session, user, audit_action, household, member_id=member.id)
     return member
 
 

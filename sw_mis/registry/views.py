@@ -55,6 +55,7 @@ def record_status(status: str) -> str:
     """Return a household, member or enrolment status in the page's language."""
     return presenters.status_label(status)
 
+
 EDIT_ROLES = tuple(sorted(services.EDIT_ROLES))
 MERGE_ROLES = tuple(sorted(services.MERGE_ROLES))
 READ_ROLES = tuple(sorted(ALL_ROLES))
@@ -367,39 +368,34 @@ def birth(ref: str):  # type: ignore[no-untyped-def]
 @allow(*EDIT_ROLES)
 def death(ref: str):  # type: ignore[no-untyped-def]
     """Record the death of a member; their record is kept."""
-    hh = _household_or_404(ref)
-    form = DeparturesForm()
-    form.member_id.choices = _member_choices(hh)
-    form.new_head_id.choices = _member_choices(hh, _("No change"))
-    form.submit.label.text = _("Record the death")
-
-    def action() -> None:
-        services.record_death(
-            get_session(),
-            current_user,
-            hh,
-            form.member_id.data,
-            date=form.date.data,
-            new_head_id=form.new_head_id.data or None,
-            reason=form.reason.data,
-            version=_version(form),
-        )
-
-    return _event(hh, form, _("Record a death"), action, _("Death recorded."))
+    return _departure(
+        ref, services.record_death, _("Record the death"), _("Record a death"), _("Death recorded.")
+    )
 
 
 @bp.route("/households/<ref>/leave", methods=["GET", "POST"])
 @allow(*EDIT_ROLES)
 def leave(ref: str):  # type: ignore[no-untyped-def]
     """Record that a member left the household."""
+    return _departure(
+        ref,
+        services.member_leaves,
+        _("Record the departure"),
+        _("A member leaves"),
+        _("Departure recorded."),
+    )
+
+
+def _departure(ref: str, service: Any, submit: str, title: str, done: str):  # type: ignore[no-untyped-def]
+    """Show and handle the form of a member's death or departure (same fields, same rules)."""
     hh = _household_or_404(ref)
     form = DeparturesForm()
     form.member_id.choices = _member_choices(hh)
     form.new_head_id.choices = _member_choices(hh, _("No change"))
-    form.submit.label.text = _("Record the departure")
+    form.submit.label.text = submit
 
     def action() -> None:
-        services.member_leaves(
+        service(
             get_session(),
             current_user,
             hh,
@@ -410,7 +406,7 @@ def leave(ref: str):  # type: ignore[no-untyped-def]
             version=_version(form),
         )
 
-    return _event(hh, form, _("A member leaves"), action, _("Departure recorded."))
+    return _event(hh, form, title, action, done)
 
 
 @bp.route("/households/<ref>/join", methods=["GET", "POST"])
