@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,37 @@ def test_demo_prepares_logins_and_is_idempotent(env: dict[str, str]) -> None:
     assert count(env, Household) == 20
     assert count(env, User) == 6
     assert count(env, Office) == 2
+
+
+def test_screen_prints_the_same_json_as_the_api(env: dict[str, str]) -> None:
+    from sw_mis import create_app
+    from sw_mis.eligibility.service import eligibility_report
+
+    run(env, "db", "upgrade")
+    run(env, "seed", "--households", "20", "--country", "PK")
+    engine = make_engine(env["SW_MIS_DATABASE_URL"])
+    with engine.connect() as conn:
+        ref = conn.scalar(select(Household.ref).order_by(Household.id))
+    engine.dispose()
+    printed = json.loads(run(env, "screen", ref, "--as-of", "2025-06-01").output)
+    app = create_app(env)
+    with app.app_context():
+        from sw_mis.db import get_session
+
+        household = get_session().scalar(select(Household).where(Household.ref == ref))
+        expected = eligibility_report(household, dt.date(2025, 6, 1))
+    assert printed == json.loads(json.dumps(expected))
+    assert printed["household"] == ref and len(printed["results"]) >= 15
+
+
+def test_screen_all_stores_outcomes_and_refuses_unknown_schemes(env: dict[str, str]) -> None:
+    from sw_mis.eligibility.models import ScreeningOutcome, ScreeningRun
+
+    run(env, "db", "upgrade")
+    run(env, "seed", "--households", "30", "--country", "PK")
+    summary = json.loads(run(env, "screen-all", "--as-of", "2025-06-01").output)
+    assert summary["households"] == 30
+    assert count(env, ScreeningRun) == 1
+    assert count(env, ScreeningOutcome) == summary["rows"] > 0
+    result = CliRunner().invoke(main, ["screen-all", "--scheme", "no-such"], env=env)
+    assert result.exit_code != 0 and "unknown scheme" in result.output
