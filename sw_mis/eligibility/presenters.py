@@ -97,21 +97,34 @@ def _format_value(value: Any) -> str:
 
 
 def _criteria_rows(
-    criteria: list[dict[str, Any]], depth: int = 0, labels: dict[str, dict[str, str]] | None = None
+    criteria: list[dict[str, Any]],
+    depth: int = 0,
+    labels: dict[str, dict[str, str]] | None = None,
+    value_labels: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     labels = labels or {}
+    value_labels = value_labels or {}
     rows: list[dict[str, Any]] = []
     for c in criteria:
         children = c.get("children") or []
         if c.get("kind") == "not" and not c.get("label") and len(children) == 1:
             # An unlabelled exclusion reads best as one line: "Not the case: <condition>".
             child = children[0]
-            rows.append(_row({**child, "outcome": c.get("outcome")}, depth, labels,
-                             prefix=_("Not the case: ")))
-            rows.extend(_criteria_rows(child.get("children") or [], depth + 1, labels))
+            rows.append(
+                _row(
+                    {**child, "outcome": c.get("outcome")},
+                    depth,
+                    labels,
+                    value_labels,
+                    prefix=_("Not the case: "),
+                )
+            )
+            rows.extend(
+                _criteria_rows(child.get("children") or [], depth + 1, labels, value_labels)
+            )
             continue
-        rows.append(_row(c, depth, labels))
-        rows.extend(_criteria_rows(children, depth + 1, labels))
+        rows.append(_row(c, depth, labels, value_labels))
+        rows.extend(_criteria_rows(children, depth + 1, labels, value_labels))
     return rows
 
 
@@ -128,7 +141,11 @@ def _label_translations(criteria: list[Any]) -> dict[str, dict[str, str]]:
 
 
 def _row(
-    c: dict[str, Any], depth: int, labels: dict[str, dict[str, str]], prefix: str = ""
+    c: dict[str, Any],
+    depth: int,
+    labels: dict[str, dict[str, str]],
+    value_labels: dict[str, str],
+    prefix: str = "",
 ) -> dict[str, Any]:
     values = c.get("values") or {}
     label = c.get("label") or c.get("id") or ""
@@ -138,8 +155,25 @@ def _row(
         "label": prefix + _localized(texts, label),
         "outcome": c.get("outcome"),
         "depth": depth,
-        "facts": [(_fact_label(k.split(".")[-1]), _format_value(v)) for k, v in values.items()],
+        "facts": [
+            (_value_label(k.split(".")[-1], value_labels), _format_value(v))
+            for k, v in values.items()
+        ],
     }
+
+
+def _value_label(name: str, value_labels: dict[str, str]) -> str:
+    # Facts have translated labels; parameters and derived variables carry the rule file's.
+    if name in FIELDS_BY_NAME or name not in value_labels:
+        return _fact_label(name)
+    return value_labels[name]
+
+
+def _value_labels(book: Any, scheme: Any) -> dict[str, str]:
+    """Return the rule files' labels of a scheme's parameters and of the derived variables."""
+    found = {name: d.label for name, d in getattr(book, "derived", {}).items() if d.label}
+    found.update({name: p.label for name, p in scheme.parameters.items() if p.label})
+    return found
 
 
 def _benefit_text(benefit: dict[str, Any] | None) -> str:
@@ -169,7 +203,9 @@ def group_by_outcome(
             unit=scheme.unit,
             outcome=data["outcome"],
             criteria=_criteria_rows(
-                data.get("criteria", []), labels=_label_translations(scheme.criteria)
+                data.get("criteria", []),
+                labels=_label_translations(scheme.criteria),
+                value_labels=_value_labels(book, scheme),
             ),
             eligible_members=[
                 (str(m["id"]), names.get(str(m["id"]), str(m["id"])))
@@ -181,8 +217,7 @@ def group_by_outcome(
         )
         grouped[view.outcome].append(view)
     return [
-        (o, str(OUTCOME_TITLES[o]), sorted(grouped[o], key=lambda v: v.name))
-        for o in OUTCOME_ORDER
+        (o, str(OUTCOME_TITLES[o]), sorted(grouped[o], key=lambda v: v.name)) for o in OUTCOME_ORDER
     ]
 
 

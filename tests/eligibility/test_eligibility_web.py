@@ -49,6 +49,8 @@ def test_undetermined_scheme_says_what_to_ask(app, client, db_session):
     )
     assert "Ask the family" in block
     assert "Proxy means test (PMT) score" in block
+    # Values a criterion used are named by their labels: the rule file's for parameters.
+    assert "PMT cut-off: 32" in block
 
 
 def test_as_of_applies_the_rules_in_force_then(app, client, db_session):
