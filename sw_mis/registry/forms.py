@@ -308,6 +308,16 @@ class DeparturesForm(VersionedForm):
     submit = SubmitField(_l("Save"))
 
 
+class ConsentWithdrawalForm(VersionedForm):
+    reason = StringField(
+        _l("Reason or note"),
+        validators=[InputRequired(), Length(max=200)],
+        filters=[_strip],
+        render_kw={"autofocus": True},
+    )
+    submit = SubmitField(_l("Withdraw consent"))
+
+
 class JoinForm(VersionedForm):
     from_ref = StringField(
         _l("Moving from household (reference)"),

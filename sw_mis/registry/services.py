@@ -1074,3 +1074,95 @@ def update_enrolment(
 def count_households(session: Session) -> int:
     """Return the number of households (all offices); for tests and the admin screens."""
     return session.scalar(select(func.count(Household.id))) or 0
+
+
+# --- data protection -----------------------------------------------------------------------
+
+CONSENT_ROLES = frozenset({"supervisor", "data_manager", "admin"})
+
+
+def withdraw_consent(
+    session: Session,
+    user: Any,
+    household: Household,
+    *,
+    reason: str | None = None,
+    version: int | None = None,
+) -> Household:
+    """Record that the family withdrew consent: hidden from screening and lists, record kept.
+
+    The record stays (for the retention period in docs/operations.md) so that past decisions
+    remain explainable; the set-based screening, the beneficiary lists and the counter's
+    eligibility page only ever read active households.
+    """
+    _require(user, CONSENT_ROLES, "record a withdrawal of consent")
+    _check_version(household, version)
+    if household.status != "active":
+        raise ValidationError(
+            {"status": [f"This household is {household.status.replace('_', ' ')}."]}
+        )
+    text, problem = clean_text(reason, 200)
+    if problem or not text:
+        raise ValidationError({"reason": [problem or "Give the reason the family gave."]})
+    household.status = "consent_withdrawn"
+    household.consent_withdrawn_at = dt.datetime.now(dt.UTC)
+    _log(
+        session,
+        user,
+        household,
+        "consent.withdraw",
+        {"status": ["active", "consent_withdrawn"]},
+        reason=text,
+    )
+    _flush(session)
+    _audit(session, user, "household.consent_withdraw", household)
+    return household
+
+
+def personal_data(session: Session, user: Any, household: Household) -> dict[str, Any]:
+    """Return everything the registry holds about a household, for the people it concerns."""
+    _require(user, CONSENT_ROLES, "export a household's personal data")
+
+    def facts(obj: Any, fields: Any) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in fields}
+
+    data = {
+        "ref": household.ref,
+        "country": household.country,
+        "status": household.status,
+        "consent_given": household.consent_given,
+        "consent_date": _jsonable(household.consent_date),
+        "registered_at": household.registered_at.isoformat() if household.registered_at else None,
+        **facts(household, HOUSEHOLD_FIELDS),
+        "members": [
+            {
+                "id": m.id,
+                "given_name": m.given_name,
+                "family_name": m.family_name,
+                "status": m.status,
+                "status_date": _jsonable(m.status_date),
+                **facts(m, MEMBER_FIELDS),
+            }
+            for m in household.members
+        ],
+        "enrolments": [
+            {
+                "scheme": e.scheme_id,
+                "status": e.status,
+                "start_date": _jsonable(e.start_date),
+                "end_date": _jsonable(e.end_date),
+            }
+            for e in household.enrolments
+        ],
+        "history": [
+            {
+                "at": r.at.isoformat() if r.at else None,
+                "action": r.action,
+                "changes": r.changes,
+                "reason": r.reason,
+            }
+            for r in history(session, household)
+        ],
+    }
+    _audit(session, user, "household.personal_data_export", household)
+    return data

@@ -6,9 +6,20 @@ is re-rendered with everything typed and answered with 422, so the request edge 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -16,6 +27,7 @@ from sqlalchemy import select
 from sw_mis.auth.access import ALL_ROLES, allow
 from sw_mis.auth.models import Area
 from sw_mis.db import get_session
+from sw_mis.referrals.services import household_referrals
 from sw_mis.registry import presenters, services
 from sw_mis.registry.errors import (
     ConflictError,
@@ -28,6 +40,7 @@ from sw_mis.registry.fields import HOUSEHOLD_FIELDS, MEMBER_FIELDS
 from sw_mis.registry.forms import (
     LOCATION,
     BirthForm,
+    ConsentWithdrawalForm,
     DeparturesForm,
     EnrolmentForm,
     JoinForm,
@@ -266,13 +279,7 @@ def household(ref: str):  # type: ignore[no-untyped-def]
     except NotFound as exc:
         abort(404, description=str(exc))
     names = shown_names(hh.country)
-    referrals = None
-    try:
-        from sw_mis.referrals.services import household_referrals
-
-        referrals = household_referrals(db, hh)
-    except ImportError:  # the referrals feature is optional in a partial checkout
-        referrals = None
+    referrals = household_referrals(db, hh)
     merged_into = db.get(Household, hh.merged_into_id) if hh.merged_into_id else None
     return render_template(
         "registry/household.html",
@@ -286,6 +293,7 @@ def household(ref: str):  # type: ignore[no-untyped-def]
         referrals=referrals,
         may_edit=current_user.role in services.EDIT_ROLES and hh.status == "active",
         may_merge=current_user.role in services.MERGE_ROLES and hh.status == "active",
+        may_protect=current_user.role in services.CONSENT_ROLES,
         has_eligibility="eligibility.household" in current_app.view_functions,
     )
 
@@ -407,6 +415,42 @@ def _departure(ref: str, service: Any, submit: str, title: str, done: str):  # t
         )
 
     return _event(hh, form, title, action, done)
+
+
+@bp.route("/households/<ref>/withdraw-consent", methods=["GET", "POST"])
+@allow(*services.CONSENT_ROLES)
+def withdraw_consent(ref: str):  # type: ignore[no-untyped-def]
+    """Record that the family withdrew its consent to data processing."""
+    hh = _household_or_404(ref)
+    form = ConsentWithdrawalForm()
+
+    def action() -> None:
+        services.withdraw_consent(
+            get_session(), current_user, hh, reason=form.reason.data, version=_version(form)
+        )
+
+    return _event(
+        hh,
+        form,
+        _("Withdraw consent"),
+        action,
+        _("Consent withdrawn: the household is no longer screened or listed."),
+    )
+
+
+@bp.get("/households/<ref>/personal-data.json")
+@allow(*services.CONSENT_ROLES)
+def personal_data(ref: str):  # type: ignore[no-untyped-def]
+    """Download everything held about a household, for the people it concerns."""
+    hh = _household_or_404(ref)
+    body = json.dumps(
+        services.personal_data(get_session(), current_user, hh), ensure_ascii=False, indent=2
+    )
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{hh.ref}-personal-data.json"'},
+    )
 
 
 @bp.route("/households/<ref>/join", methods=["GET", "POST"])
