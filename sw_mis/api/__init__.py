@@ -117,12 +117,7 @@ def init_api(app: Flask) -> None:
     from sw_mis.web.setup import _import, csrf
 
     for path in API_BLUEPRINTS:
-        try:
-            blp = _import(path)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("sw_mis"):
-                continue
-            raise
+        blp = _import(path)
         csrf.exempt(blp)  # type: ignore[arg-type]  # bearer tokens, never cookies
         # Our prefix goes in front of the blueprint's own (flask-smorest would replace it).
         prefix = API_PREFIX + (getattr(blp, "url_prefix", None) or "")
