@@ -8,7 +8,6 @@ from pathlib import Path
 from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from sw_mis.audit.services import record_event
 from sw_mis.auth.access import ALL_ROLES, allow
@@ -17,9 +16,10 @@ from sw_mis.eligibility import presenters
 from sw_mis.eligibility.drafts import try_draft
 from sw_mis.eligibility.forms import DraftForm
 from sw_mis.eligibility.service import household_snapshot, rulebook, screen
+from sw_mis.registry.errors import NotFound
 from sw_mis.registry.fields import FIELDS_BY_NAME
 from sw_mis.registry.models import Household
-from sw_mis.registry.visibility import only_visible
+from sw_mis.registry.services import get_household
 
 bp = Blueprint("eligibility", __name__)
 
@@ -46,11 +46,11 @@ def parse_as_of(raw: str | None) -> dt.date:
 
 def visible_household_or_404(ref: str) -> Household:
     """Return the household ``ref`` if the current user may see it, else 404."""
-    session = get_session()
-    stmt = only_visible(
-        select(Household).where(Household.ref == ref.strip().upper()), session, current_user
-    )
-    household = session.scalar(stmt)
+    try:
+        household = get_household(get_session(), current_user, ref)
+    except NotFound:
+        household = None
+    # Only active households are screened: merged or withdrawn ones answer as if absent.
     if household is None or household.status != "active":
         abort(404, description=_("No household with this reference in your area."))
     return household

@@ -20,7 +20,9 @@ from sw_mis.config import Settings
 from sw_mis.eligibility.models import Determination
 from sw_mis.referrals import slips, tokens
 from sw_mis.referrals.models import OPEN_STATUSES, STATUSES, Referral, ReferralStatusChange, new_ref
+from sw_mis.registry.errors import NotFound
 from sw_mis.registry.models import Enrolment, Household, Member
+from sw_mis.registry.services import get_household
 from sw_mis.registry.visibility import can_see, visible_clause
 
 ISSUE_ROLES = frozenset({"clerk", "supervisor"})
@@ -436,10 +438,10 @@ def get_referral(session: Session, user: Any, ref: str) -> Referral:
 
 def find_household(session: Session, user: Any, ref: str) -> Household:
     """Return the household ``ref`` if ``user`` may see it, else raise ReferralNotFound."""
-    household = session.scalar(select(Household).where(Household.ref == ref.strip().upper()))
-    if household is None or not can_see(session, user, household):
-        raise ReferralNotFound("No such household.")
-    return household
+    try:
+        return get_household(session, user, ref)
+    except NotFound as exc:
+        raise ReferralNotFound("No such household.") from exc
 
 
 def referrals_query(
