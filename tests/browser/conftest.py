@@ -65,6 +65,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+def _buffered(app: Any) -> Any:
+    """Serve whole bodies: files are closed before sending, even if Chromium drops the request.
+
+    Otherwise werkzeug leaves a static file open when the browser cancels a download, and the
+    ResourceWarning surfaces (as an error, warnings being errors) in whichever test runs next.
+    """
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return wsgi
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def live_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -89,7 +108,7 @@ def live_server(
     # Many sign-ins in a few seconds from one address: the login rate limit would refuse them.
     app.config["RATELIMIT_ENABLED"] = False
     logins = {role: (user, password) for user, password, role in prepare_demo(app, DEMO_HOUSEHOLDS)}
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _buffered(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
