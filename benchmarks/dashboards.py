@@ -149,7 +149,7 @@ def _activity(ctx: Context) -> None:
             conn.execute(
                 text(
                     "ANALYZE determinations, referrals, audit_events, "
-                    "screening_outcomes, screening_runs"
+                    "screening_results, screening_counts, screening_runs"
                 )
             )
 

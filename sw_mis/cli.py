@@ -374,9 +374,11 @@ def screen(ctx: Context, household_ref: str, as_of: str | None) -> None:
 @click.option("--scheme", "scheme_ids", multiple=True, help="Only this scheme (repeatable).")
 @click.option("--resume", "run_id", type=int, help="Resume an interrupted run by its id.")
 @click.option("--batch-size", default=250_000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 32), default=2, show_default=True,
+              help="Connections screening parts of each batch at once (PostgreSQL only).")
 @pass_ctx
 def screen_all_command(ctx: Context, as_of: str | None, scheme_ids: tuple[str, ...],
-                       run_id: int | None, batch_size: int) -> None:
+                       run_id: int | None, batch_size: int, workers: int) -> None:
     """Screen every household against every scheme (set-based SQL) and store the outcomes."""
     from sw_mis.eligibility.sql import screen_all
 
@@ -388,9 +390,12 @@ def screen_all_command(ctx: Context, as_of: str | None, scheme_ids: tuple[str, .
     # Each batch is committed at its own edge, so a killed run resumes where it stopped.
     with get_engine(ctx.app).connect() as conn:
         summary = screen_all(conn, book, date, scheme_ids=list(scheme_ids) or None,
-                             batch_size=batch_size, run_id=run_id, commit=conn.commit)
+                             batch_size=batch_size, run_id=run_id, commit=conn.commit,
+                             workers=workers)
     click.echo(json.dumps({"run": summary.run_id, "households": summary.households,
-                           "rows": summary.rows, "seconds": round(summary.seconds, 2),
+                           "rows": summary.rows, "eligible": summary.eligible,
+                           "undetermined": summary.undetermined,
+                           "seconds": round(summary.seconds, 2),
                            "schemes": len(summary.schemes)}))
 
 

@@ -3,7 +3,12 @@
 from sw_mis.audit.models import AuditEvent
 from sw_mis.auth.models import ApiToken, Area, Office, OfficeArea, User
 from sw_mis.db import Base
-from sw_mis.eligibility.models import Determination, ScreeningOutcome, ScreeningRun
+from sw_mis.eligibility.models import (
+    Determination,
+    ScreeningCount,
+    ScreeningResult,
+    ScreeningRun,
+)
 from sw_mis.imports.models import ImportBatch, ImportedHousehold, ImportMapping, ImportProblem
 from sw_mis.jobs.models import Job
 from sw_mis.referrals.models import Referral, ReferralStatusChange
@@ -28,7 +33,8 @@ __all__ = [
     "OfficeArea",
     "Referral",
     "ReferralStatusChange",
-    "ScreeningOutcome",
+    "ScreeningCount",
+    "ScreeningResult",
     "ScreeningRun",
     "User",
 ]

@@ -35,7 +35,7 @@ from sw_mis.audit.models import AuditEvent
 from sw_mis.auth.models import Area
 from sw_mis.auth.services import visible_area_codes
 from sw_mis.dashboards.svg import Chart, chart_values
-from sw_mis.eligibility.models import Determination, ScreeningOutcome, ScreeningRun
+from sw_mis.eligibility.models import Determination, ScreeningCount, ScreeningRun
 from sw_mis.exports.writers import CSV_BOM, neutralise
 from sw_mis.referrals.models import STATUSES, Referral
 from sw_mis.referrals.services import today
@@ -139,6 +139,23 @@ def _scope(session: Session, user: Any, filters: Filters) -> list[ColumnElement[
 def _area_column(filters: Filters) -> Any:
     # With a province chosen, figures break down by its districts; otherwise by province.
     return Household.admin2 if filters.admin1 else Household.admin1
+
+
+def _counts_scope(session: Session, user: Any, filters: Filters) -> list[ColumnElement[bool]]:
+    """``_scope`` for the area counts of screening runs (areas as they were at the run)."""
+    codes = visible_area_codes(session, user)
+    out: list[ColumnElement[bool]] = []
+    if codes is not None:
+        out.append(
+            or_(
+                ScreeningCount.admin1.in_(codes),
+                ScreeningCount.admin2.in_(codes),
+                ScreeningCount.admin3.in_(codes),
+            )
+        )
+    if filters.admin1:
+        out.append(ScreeningCount.admin1 == filters.admin1)
+    return out
 
 
 def _area_names(session: Session, codes: set[str | None]) -> dict[str | None, str]:
@@ -363,8 +380,8 @@ def latest_runs(session: Session) -> dict[str, ScreeningRun]:
     return latest
 
 
-def _latest_outcomes(session: Session) -> ColumnElement[bool]:
-    """Return a condition keeping each scheme's outcomes from its latest finished run only."""
+def _latest_counts(session: Session) -> ColumnElement[bool]:
+    """Return a condition keeping each scheme's counts from its latest finished run only."""
     by_run: dict[int, list[str]] = defaultdict(list)
     for scheme_id, run in latest_runs(session).items():
         by_run[run.id].append(scheme_id)
@@ -372,7 +389,7 @@ def _latest_outcomes(session: Session) -> ColumnElement[bool]:
         return false()
     return or_(
         *(
-            and_(ScreeningOutcome.run_id == run_id, ScreeningOutcome.scheme_id.in_(sorted(ids)))
+            and_(ScreeningCount.run_id == run_id, ScreeningCount.scheme_id.in_(sorted(ids)))
             for run_id, ids in sorted(by_run.items())
         )
     )
@@ -391,14 +408,13 @@ def undetermined(
 ) -> Figure:
     """Count undetermined households per scheme: registry-wide and among stored screenings."""
     registry = (
-        select(ScreeningOutcome.scheme_id, func.count(ScreeningOutcome.household_id.distinct()))
-        .join(Household, Household.id == ScreeningOutcome.household_id)
+        select(ScreeningCount.scheme_id, func.sum(ScreeningCount.undetermined))
         .where(
-            _latest_outcomes(session),
-            ScreeningOutcome.outcome == "undetermined",
-            *_scope(session, user, filters),
+            _latest_counts(session),
+            ScreeningCount.undetermined > 0,
+            *_counts_scope(session, user, filters),
         )
-        .group_by(ScreeningOutcome.scheme_id)
+        .group_by(ScreeningCount.scheme_id)
     )
     stored = (
         select(Determination.scheme_id, func.count())
@@ -497,13 +513,15 @@ def coverage(
     """Compare households eligible (latest screening run) with households enrolled, per area."""
     area = _area_column(filters)
     scope = _scope(session, user, filters)
+    counted_area = ScreeningCount.admin2 if filters.admin1 else ScreeningCount.admin1
     eligible_stmt = (
-        select(
-            ScreeningOutcome.scheme_id, area, func.count(ScreeningOutcome.household_id.distinct())
+        select(ScreeningCount.scheme_id, counted_area, func.sum(ScreeningCount.eligible))
+        .where(
+            _latest_counts(session),
+            ScreeningCount.eligible > 0,
+            *_counts_scope(session, user, filters),
         )
-        .join(Household, Household.id == ScreeningOutcome.household_id)
-        .where(_latest_outcomes(session), ScreeningOutcome.outcome == "eligible", *scope)
-        .group_by(ScreeningOutcome.scheme_id, area)
+        .group_by(ScreeningCount.scheme_id, counted_area)
     )
     enrolled_stmt = (
         select(Enrolment.scheme_id, area, func.count(Enrolment.household_id.distinct()))

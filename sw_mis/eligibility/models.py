@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, func
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sw_mis.db import Base
@@ -20,6 +20,10 @@ class ScreeningRun(Base):
     as_of: Mapped[dt.date] = mapped_column(Date)
     rules_version: Mapped[str] = mapped_column(String(64))
     scheme_ids: Mapped[list[str]] = mapped_column(JSON)
+    #: Per country, the schemes each character of a result's ``codes`` stands for, in order:
+    #: ``{"PK": {"household": [ids…], "member": [ids…]}}``. None for a run made before
+    #: results were stored this way (its outcomes are gone; run ``screen-all`` again).
+    layout: Mapped[dict[str, dict[str, list[str]]] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), default="running")
     #: Highest household id whose outcomes are committed; a rerun resumes after it.
     last_household_id: Mapped[int] = mapped_column(Integer, default=0)
@@ -30,23 +34,52 @@ class ScreeningRun(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class ScreeningOutcome(Base):
-    """An eligible or undetermined (scheme, household[, member]) pair; absence = not eligible."""
+class ScreeningResult(Base):
+    """Every outcome of one household in one run, one character per scheme.
 
-    __tablename__ = "screening_outcomes"
+    ``codes`` follows the run's ``layout`` for the household's country: its household-level
+    schemes, then its member-level ones. Each character is a set of flags: ``0`` not eligible,
+    ``1`` eligible, ``2`` undetermined, ``3`` (member-level schemes only) some members eligible
+    and others undetermined. ``members`` lists, for member-level schemes, every member with at
+    least one such outcome: ``"<member id>:<codes>"`` separated by spaces, one character per
+    member-level scheme (``0``, ``1`` or ``2``). A household that is not eligible for anything
+    and undetermined for nothing has no row: the pairs stored are exactly the eligible and
+    undetermined (scheme, household[, member]) pairs; ``sql.stored_outcomes`` spells them out.
+
+    One narrow row per household rather than a row per pair: a million households make a
+    million rows, not the twenty-five million that made writing the run's dominant cost.
+    """
+
+    __tablename__ = "screening_results"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("screening_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    household_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    country: Mapped[str] = mapped_column(String(2))
+    codes: Mapped[str] = mapped_column(String(200))
+    members: Mapped[str | None] = mapped_column(Text)
+
+
+class ScreeningCount(Base):
+    """How many households of one area a run found eligible or undetermined for a scheme.
+
+    Written once at the end of a run (areas as the households stood then), so dashboards read a
+    few thousand rows instead of decoding a million results.
+    """
+
+    __tablename__ = "screening_counts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("screening_runs.id", ondelete="CASCADE"))
     scheme_id: Mapped[str] = mapped_column(String(80))
-    household_id: Mapped[int] = mapped_column(Integer)
-    member_id: Mapped[int | None] = mapped_column(Integer)
-    #: ``eligible`` or ``undetermined``
-    outcome: Mapped[str] = mapped_column(String(16))
+    admin1: Mapped[str | None] = mapped_column(String(32))
+    admin2: Mapped[str | None] = mapped_column(String(32))
+    admin3: Mapped[str | None] = mapped_column(String(32))
+    eligible: Mapped[int] = mapped_column(Integer)
+    undetermined: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (
-        Index("ix_screening_outcomes_run_scheme", "run_id", "scheme_id", "outcome"),
-        Index("ix_screening_outcomes_household_id", "household_id"),
-    )
+    __table_args__ = (Index("ix_screening_counts_run_scheme", "run_id", "scheme_id"),)
 
 
 class Determination(Base):

@@ -16,9 +16,11 @@ import calendar
 import datetime as dt
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
@@ -41,7 +43,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    union_all,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -50,7 +51,7 @@ from sqlalchemy.sql.expression import ColumnElement, Select
 from sw_mis.eligibility import ir
 from sw_mis.eligibility.book import RuleBook, Scheme
 from sw_mis.eligibility.engine import criterion_expr
-from sw_mis.eligibility.models import ScreeningOutcome, ScreeningRun
+from sw_mis.eligibility.models import ScreeningCount, ScreeningResult, ScreeningRun
 from sw_mis.eligibility.sqlfuncs import AgeOn, Divide
 from sw_mis.registry.models import Enrolment, Household, Member
 
@@ -58,7 +59,8 @@ households = Household.__table__
 members = Member.__table__
 enrolments = Enrolment.__table__
 runs = ScreeningRun.__table__
-outcomes = ScreeningOutcome.__table__
+results = ScreeningResult.__table__
+counts = ScreeningCount.__table__
 
 SQL = ColumnElement[Any]
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
@@ -94,6 +96,8 @@ class _Scope:
     m: Any | None  # members alias of the member in scope
     agg: Any | None = None  # the per-household aggregate subquery (outer scope only)
     enr: Any | None = None  # the per-household enrolment subquery
+    #: True when every row in scope has its household's aggregate row (no NULLs to coalesce).
+    dense: bool = False
 
 
 @dataclass
@@ -139,8 +143,13 @@ class SchemeSQL:
                 self.plan.enrolled.setdefault(n.scheme_id, len(self.plan.enrolled))
 
     # the statement -------------------------------------------------------------------------
-    def select(self, after_id: int | None = None, up_to_id: int | None = None) -> Select[Any]:
-        """Return SELECT household_id, member_id, outcome for households in (after, up_to]."""
+    def select(self, after_id: int | None = None, up_to_id: int | None = None,
+               area: dict[str, str] | None = None) -> Select[Any]:
+        """Return SELECT household_id, member_id, outcome for households in (after, up_to].
+
+        ``area`` (e.g. ``{"admin1": "PK-PB"}``) keeps only households of that area, before
+        the members are counted: a district's list screens only that district.
+        """
         country = self.scheme.country
 
         def in_range(col: Any) -> list[SQL]:
@@ -153,14 +162,15 @@ class SchemeSQL:
 
         h = households.alias("h")
         enr = self._enrolment_subquery(in_range) if self.plan.enrolled else None
-        agg = self._aggregate_subquery(country, in_range, enr) if self.plan.conds else None
+        agg = self._aggregate_subquery(country, in_range, enr, area) if self.plan.conds else None
         member_level = self.scheme.unit == "member"
         m0 = members.alias("m0") if member_level else None
         scope = _Scope(h=h, m=m0, agg=agg, enr=enr)
         decision = self.c(self.expr, scope)
         outcome = case({True: "eligible", False: "not_eligible"}, value=decision,
                        else_="undetermined")
-        where = [h.c.country == country, h.c.status == "active", *in_range(h.c.id)]
+        where = [h.c.country == country, h.c.status == "active", *in_range(h.c.id),
+                 *_in_area(h, area)]
         if m0 is not None:
             source = m0.join(h, h.c.id == m0.c.household_id)
             where += [m0.c.status == "present", *in_range(m0.c.household_id)]
@@ -196,34 +206,49 @@ class SchemeSQL:
                 .group_by(e.c.household_id))
 
     def _aggregate_subquery(self, country: str, in_range: Callable[[Any], list[SQL]],
-                            enr: Any) -> Any:
-        return self.aggregate_select(country, in_range, enr).subquery("agg")
+                            enr: Any, area: dict[str, str] | None = None) -> Any:
+        return self.aggregate_select(country, in_range, enr, area).subquery("agg")
 
     def aggregate_select(self, country: str, in_range: Callable[[Any], list[SQL]],
-                         enr: Any) -> Select[Any]:
-        """Return hid, n, q<i>_t, q<i>_u… : the quantifier counts of every household."""
+                         enr: Any, area: dict[str, str] | None = None) -> Select[Any]:
+        """Return hid, n, q<i>_t, q<i>_k… : the quantifier counts of every household.
+
+        ``q<i>_t`` counts the members for whom condition ``i`` is true and ``q<i>_k`` those for
+        whom it is known, so ``n - q<i>_k`` are unknown. Each condition is evaluated once per
+        member, as 1/0/NULL, in a subquery that ``OFFSET 0`` keeps the planners from merging
+        into the aggregate (merged, each condition would be evaluated once per use).
+        """
         mq, h2 = members.alias("mq"), households.alias("h2")
         scope = _Scope(h=h2, m=mq, enr=enr)
-        rel = mq.c.relationship_to_head
-        cols: list[SQL] = [func.count().label("n")]
+        inner_cols: list[SQL] = [mq.c.household_id.label("hid")]
         if self.plan.split:
-            cols += [func.sum(_bool(rel == "spouse")).label("n_spouse"),
-                     func.sum(_bool(rel == "head")).label("n_head")]
-        for cond, i in self.plan.conds.items():
-            c = self.c(cond, scope)
-            cols += [func.sum(_bool(c)).label(f"q{i}_t"),
-                     func.sum(_bool(c.is_(None))).label(f"q{i}_u")]
-            if cond in self.plan.split:
-                for r in ("spouse", "head"):
-                    cols += [func.sum(_bool(and_(rel == r, c))).label(f"q{i}_t_{r}"),
-                             func.sum(_bool(and_(rel == r, c.is_(None)))).label(f"q{i}_u_{r}")]
+            inner_cols.append(mq.c.relationship_to_head.label("rel"))
+        inner_cols += [cast(self.c(cond, scope), Integer).label(f"x{i}")
+                       for cond, i in self.plan.conds.items()]
         source = mq.join(h2, h2.c.id == mq.c.household_id)
         if enr is not None:
             source = source.outerjoin(enr, enr.c.hid == h2.c.id)
-        return (select(mq.c.household_id.label("hid"), *cols).select_from(source)
-                .where(mq.c.status == "present", h2.c.country == country,
-                       h2.c.status == "active", *in_range(mq.c.household_id))
-                .group_by(mq.c.household_id))
+        per_member = (select(*inner_cols).select_from(source)
+                      .where(mq.c.status == "present", h2.c.country == country,
+                             h2.c.status == "active", *in_range(mq.c.household_id),
+                             *_in_area(h2, area))
+                      .offset(0).subquery("per_member"))
+        pm = per_member.c
+        cols: list[SQL] = [func.count().label("n")]
+        if self.plan.split:
+            cols += [func.sum(_bool(pm.rel == r)).label(f"n_{r}") for r in ("spouse", "head")]
+        for i in self.plan.conds.values():
+            x = pm[f"x{i}"]
+            cols += [func.coalesce(func.sum(x), 0).label(f"q{i}_t"),
+                     func.count(x).label(f"q{i}_k")]
+        for cond in self.plan.split:
+            i = self.plan.conds[cond]
+            x = pm[f"x{i}"]
+            for r in ("spouse", "head"):
+                picked = case((pm.rel == r, x))
+                cols += [func.coalesce(func.sum(picked), 0).label(f"q{i}_t_{r}"),
+                         func.count(picked).label(f"q{i}_k_{r}")]
+        return select(pm.hid, *cols).group_by(pm.hid)
 
     # expressions -----------------------------------------------------------------------------
     def c(self, node: ir.Node, s: _Scope) -> SQL:
@@ -296,21 +321,22 @@ class SchemeSQL:
         i = self.plan.conds[node.cond]
 
         def col(name: str) -> SQL:
-            return func.coalesce(agg.c[name], 0)
+            return agg.c[name] if s.dense else func.coalesce(agg.c[name], 0)
+
+        def tun(suffix: str, n: str) -> tuple[SQL, SQL, SQL]:
+            return col(f"q{i}_t{suffix}"), col(n) - col(f"q{i}_k{suffix}"), col(n)
 
         if node.coll == "members":
-            return col(f"q{i}_t"), col(f"q{i}_u"), col("n")
+            return tun("", "n")
         if node.coll == "others":
             own = self.c(node.cond, s)
-            return (col(f"q{i}_t") - _bool(own), col(f"q{i}_u") - _bool(own.is_(None)),
-                    col("n") - 1)
+            t, u, n = tun("", "n")
+            return t - _bool(own), u - _bool(own.is_(None)), n - 1
         rel = s.m.c.relationship_to_head  # type: ignore[union-attr]
-
-        def pick(spouse: str, head: str) -> SQL:
-            return case((rel == "head", col(spouse)), (rel == "spouse", col(head)), else_=0)
-
-        return (pick(f"q{i}_t_spouse", f"q{i}_t_head"), pick(f"q{i}_u_spouse", f"q{i}_u_head"),
-                pick("n_spouse", "n_head"))
+        # The assessed member's spouses: the head's are the spouses, a spouse's is the head.
+        of_head, of_spouse = tun("_spouse", "n_spouse"), tun("_head", "n_head")
+        return tuple(case((rel == "head", a), (rel == "spouse", b), else_=0)  # type: ignore[return-value]
+                     for a, b in zip(of_head, of_spouse, strict=True))
 
     @staticmethod
     def _value(node: ir.Node) -> Any:
@@ -356,6 +382,10 @@ class SchemeSQL:
             else:
                 result = left.in_([_const(v) for v in items])
         return not_(result) if node.negate else result
+
+
+def _in_area(h: Any, area: dict[str, str] | None) -> list[SQL]:
+    return [h.c[level] == code for level, code in (area or {}).items()]
 
 
 def _boundary(as_of: dt.date, n: int, unit: str) -> dt.date | None:
@@ -406,9 +436,10 @@ def _range_in(r: tuple[SQL, SQL], items: Iterable[Any]) -> SQL:
 
 # the registry-wide run -------------------------------------------------------------------------
 def scheme_select(book: RuleBook, scheme_id: str, as_of: dt.date, after_id: int | None = None,
-                  up_to_id: int | None = None) -> Select[Any]:
+                  up_to_id: int | None = None, area: dict[str, str] | None = None,
+                  ) -> Select[Any]:
     """Return the SELECT (household_id, member_id, outcome) of one scheme, e.g. to stream it."""
-    return SchemeSQL(book, book.schemes[scheme_id], as_of).select(after_id, up_to_id)
+    return SchemeSQL(book, book.schemes[scheme_id], as_of).select(after_id, up_to_id, area)
 
 
 @dataclass
@@ -417,54 +448,75 @@ class RunSummary:
 
     run_id: int
     households: int
+    #: Households stored with at least one eligible or undetermined outcome.
     rows: int
     seconds: float
     schemes: list[str]
+    #: (scheme, household) pairs found eligible / undetermined, from the run's area counts.
+    eligible: int = 0
+    undetermined: int = 0
+
+
+#: Outcome flags, one character per scheme in ``screening_results.codes`` (see the model).
+NOT_ELIGIBLE, ELIGIBLE, UNDETERMINED = 0, 1, 2
+_OUTCOME_NAMES = {ELIGIBLE: "eligible", UNDETERMINED: "undetermined"}
 
 
 def screen_all(conn: Any, book: RuleBook, as_of: dt.date, scheme_ids: Iterable[str] | None = None,
                country: str | None = None, batch_size: int = 250_000, run_id: int | None = None,
-               commit: Callable[[], None] | None = None) -> RunSummary:
-    """Screen every household, writing eligible and undetermined rows to screening_outcomes.
+               commit: Callable[[], None] | None = None, workers: int = 1) -> RunSummary:
+    """Screen every household; store its outcomes in ``screening_results`` (one row each).
 
     Households are taken in id order, ``batch_size`` at a time; after each batch the run's
     ``last_household_id`` is updated and ``commit`` (if given) is called, so a killed run
-    started again with its ``run_id`` resumes after the last committed batch.
+    started again with its ``run_id`` resumes after the last committed batch. Each batch also
+    adds its per-area counts to ``screening_counts``, in the same transaction.
+
+    With ``workers`` > 1 on PostgreSQL, each batch is split into that many ranges screened at
+    once on their own connections (each commits its rows; the batch counts only once all have,
+    so a kill in between leaves rows past ``last_household_id``, which a resume deletes).
+    SQLite has one writer, so it always screens on ``conn`` alone.
     """
     if not isinstance(conn, Connection):  # an ORM session: use its connection, same transaction
         conn = conn.connection()
     started = time.perf_counter()
     if run_id is None:
         chosen = _chosen(book, as_of, scheme_ids, country)
+        layout = _layout(book, chosen)
         run_id = conn.execute(insert(runs).values(
-            as_of=as_of, rules_version=book.version, scheme_ids=chosen, status="running",
-            last_household_id=0, households_done=0).returning(runs.c.id)).scalar_one()
+            as_of=as_of, rules_version=book.version, scheme_ids=chosen, layout=layout,
+            status="running", last_household_id=0, households_done=0,
+        ).returning(runs.c.id)).scalar_one()
         last = 0
         if commit:
             commit()
     else:
         run = conn.execute(select(runs).where(runs.c.id == run_id)).one()
-        if run.rules_version != book.version or run.as_of != as_of:
+        if run.rules_version != book.version or run.as_of != as_of or run.layout is None:
             raise ValueError(f"run {run_id} was started with other rules or another date")
-        chosen, last = list(run.scheme_ids), run.last_household_id
+        chosen, layout, last = list(run.scheme_ids), run.layout, run.last_household_id
         # Rows past the resume point belong to a batch that never finished.
-        conn.execute(outcomes.delete().where(outcomes.c.run_id == run_id,
-                                             outcomes.c.household_id > last))
-    by_country: dict[str, list[Scheme]] = {}
-    for sid in chosen:
-        by_country.setdefault(book.schemes[sid].country, []).append(book.schemes[sid])
-    passes = [_CountryPass(book, group, as_of) for group in by_country.values()]
+        conn.execute(results.delete().where(results.c.run_id == run_id,
+                                            results.c.household_id > last))
+    passes = [_CountryPass(book, [book.schemes[sid] for sid in (*units["household"],
+                                                                *units["member"])], as_of)
+              for units in layout.values()]
     done = 0
     while passes:
-        _tune(conn)
+        tune_for_bulk(conn)
         ids = (select(households.c.id).where(households.c.id > last,
-                                             households.c.country.in_(sorted(by_country)))
+                                             households.c.country.in_(sorted(layout)))
                .order_by(households.c.id).limit(batch_size).subquery())
         count, up_to = conn.execute(select(func.count(), func.max(ids.c.id))).one()
         if not count:
             break
+        if workers > 1 and conn.dialect.name == "postgresql":
+            _run_in_parallel(conn, passes, run_id, _split(conn, last, up_to, layout, workers))
+        else:
+            for p in passes:
+                p.run(conn, run_id, last, up_to)
         for p in passes:
-            p.run(conn, run_id, last, up_to)
+            p.count(conn, run_id, last, up_to)
         done += count
         last = up_to
         conn.execute(update(runs).where(runs.c.id == run_id).values(
@@ -473,27 +525,76 @@ def screen_all(conn: Any, book: RuleBook, as_of: dt.date, scheme_ids: Iterable[s
             commit()
     conn.execute(update(runs).where(runs.c.id == run_id).values(status="done",
                                                                finished_at=func.now()))
-    rows = conn.execute(select(func.count()).select_from(outcomes)
-                        .where(outcomes.c.run_id == run_id)).scalar_one()
+    stored = conn.execute(select(func.count()).select_from(results)
+                          .where(results.c.run_id == run_id)).scalar_one()
+    eligible, undetermined = conn.execute(
+        select(func.coalesce(func.sum(counts.c.eligible), 0),
+               func.coalesce(func.sum(counts.c.undetermined), 0))
+        .where(counts.c.run_id == run_id)).one()
     if commit:
         commit()
-    return RunSummary(run_id, done, rows, time.perf_counter() - started, chosen)
+    return RunSummary(run_id, done, stored, time.perf_counter() - started, chosen,
+                      int(eligible), int(undetermined))
+
+
+def _split(conn: Connection, after_id: int, up_to_id: int, layout: dict[str, Any],
+           parts: int) -> list[tuple[int, int]]:
+    """Split the households in (after, up_to] into ``parts`` ranges of about equal size."""
+    in_batch = [households.c.id > after_id, households.c.id <= up_to_id,
+                households.c.country.in_(sorted(layout))]
+    total = conn.execute(select(func.count()).where(*in_batch)).scalar_one()
+    edges = [after_id]
+    for k in range(1, parts):
+        edge = conn.execute(select(households.c.id).where(*in_batch).order_by(households.c.id)
+                            .offset(total * k // parts).limit(1)).scalar()
+        if edge is not None and edge > edges[-1]:
+            edges.append(edge)
+    edges.append(up_to_id)
+    return [(a, b) for a, b in pairwise(edges) if b > a]
+
+
+def _run_in_parallel(conn: Connection, passes: list[_CountryPass], run_id: int,
+                     ranges: list[tuple[int, int]]) -> None:
+    """Screen each range on its own connection, at the same time; each commits its rows."""
+
+    def screen(bounds: tuple[int, int]) -> None:
+        with conn.engine.connect() as own:
+            tune_for_bulk(own)
+            for p in passes:
+                p.run(own, run_id, *bounds)
+            own.commit()
+
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        for _ in pool.map(screen, ranges):  # re-raises the first worker's error here
+            pass
+
+
+def _layout(book: RuleBook, chosen: list[str]) -> dict[str, dict[str, list[str]]]:
+    """Return, per country, its chosen household-level then member-level schemes."""
+    layout: dict[str, dict[str, list[str]]] = {}
+    for sid in chosen:
+        scheme = book.schemes[sid]
+        units = layout.setdefault(scheme.country, {"household": [], "member": []})
+        units[scheme.unit].append(sid)
+    return layout
 
 
 class _CountryPass:
     """Screen a batch with every scheme of one country in a few set-based statements.
 
     One pass over the members computes the quantifier counts of all the schemes (shared
-    conditions are counted once) into a temporary table; one statement per unit (household,
-    member) then decides every scheme at once into a wide temporary table of outcome codes,
-    and one INSERT turns its non-zero codes into rows. Each scheme's decision is the same SQL
-    as its own ``scheme_select``.
+    conditions are counted once) into a temporary table; a second pass decides every
+    member-level scheme for every member and folds the outcomes into one string per household;
+    one INSERT then decides the household-level schemes and writes one row per household.
+    Each scheme's decision is the same SQL as its own ``scheme_select``.
     """
 
     def __init__(self, book: RuleBook, schemes: list[Scheme], as_of: dt.date) -> None:
         self.plan = _Plan()
         self.compiled = [SchemeSQL(book, s, as_of, self.plan) for s in schemes]
         self.country = schemes[0].country
+        self.household_level = [c for c in self.compiled if c.scheme.unit == "household"]
+        self.member_level = [c for c in self.compiled if c.scheme.unit == "member"]
 
     def run(self, conn: Connection, run_id: int, after_id: int, up_to_id: int) -> None:
         def in_range(col: Any) -> list[SQL]:
@@ -509,43 +610,118 @@ class _CountryPass:
         if self.plan.conds:
             agg = _temp(conn, md, "elig_agg", first.aggregate_select(self.country, in_range, enr))
             temps.append(agg)
-        for unit in ("household", "member"):
-            group = [c for c in self.compiled if c.scheme.unit == unit]
-            if not group:
-                continue
-            h = households.alias("h")
-            m0 = members.alias("m0") if unit == "member" else None
-            scope = _Scope(h=h, m=m0, agg=agg, enr=enr)
-            codes = [case({True: 1, False: 0}, value=c.decision(scope), else_=2).label(f"s{i}")
-                     for i, c in enumerate(group)]
-            where = [h.c.country == self.country, h.c.status == "active", *in_range(h.c.id)]
-            if m0 is not None:
-                source: Any = m0.join(h, h.c.id == m0.c.household_id)
-                where += [m0.c.status == "present", *in_range(m0.c.household_id)]
-                member_id: SQL = m0.c.id
-            else:
-                source, member_id = h, cast(null(), Integer)
+
+        def joined(source: Any, h: Any) -> Any:
             if agg is not None:
                 source = source.outerjoin(agg, agg.c.hid == h.c.id)
             if enr is not None:
                 source = source.outerjoin(enr, enr.c.hid == h.c.id)
-            wide = _temp(conn, md, f"elig_{unit}", select(
-                h.c.id.label("hid"), member_id.label("member_id"), *codes,
-            ).select_from(source).where(*where), key=False)
-            temps.append(wide)
-            # One scan of the wide table for all its schemes: cross it with the list of schemes
-            # and pick each row's code of that scheme (most codes are 0, not eligible).
-            schemes = union_all(*(select(literal(i, Integer).label("i"),
-                                         literal(c.scheme.id, String).label("sid"))
-                                  for i, c in enumerate(group))).subquery("v")
-            code = case({i: wide.c[f"s{i}"] for i in range(len(group))}, value=schemes.c.i)
-            conn.execute(insert(outcomes).from_select(
-                ["run_id", "scheme_id", "household_id", "member_id", "outcome"],
-                select(literal(run_id, Integer), schemes.c.sid, wide.c.hid, wide.c.member_id,
-                       case((code == 1, "eligible"), else_="undetermined"))
-                .select_from(wide.join(schemes, true())).where(code != 0)))
+            return source
+
+        h = households.alias("h")
+        where = [h.c.country == self.country, h.c.status == "active", *in_range(h.c.id)]
+        scope = _Scope(h=h, m=None, agg=agg, enr=enr)
+        codes: list[SQL] = [case({True: "1", False: "0"}, value=c.decision(scope), else_="2")
+                            for c in self.household_level]
+        folded = None
+        if self.member_level:
+            folded = self._fold_members(h, where, in_range, joined, agg, enr)
+            codes += [cast(func.coalesce(folded.c[f"f{i}"], 0), String)
+                      for i in range(len(self.member_level))]
+        source = joined(h, h)
+        if folded is not None:
+            source = source.outerjoin(folded, folded.c.hid == h.c.id)
+        row = select(h.c.id.label("household_id"), _plus(codes).label("codes"),
+                     (folded.c.members if folded is not None else cast(null(), String))
+                     .label("members")).select_from(source).where(*where).offset(0).subquery("r")
+        conn.execute(insert(results).from_select(
+            ["run_id", "household_id", "country", "codes", "members"],
+            select(literal(run_id, Integer), row.c.household_id, literal(self.country, String),
+                   row.c.codes, row.c.members)
+            .where(row.c.codes != "0" * len(codes))))
         for t in reversed(temps):
             t.drop(conn)
+
+    def _fold_members(self, h: Any, where: list[SQL], in_range: Callable[[Any], list[SQL]],
+                      joined: Callable[[Any, Any], Any], agg: Any, enr: Any) -> Any:
+        """Return hid, members, f0, f1… : each member's codes, and each scheme's flags."""
+        m0 = members.alias("m0")
+        # The aggregates were counted over exactly these members: each has its row.
+        scope = _Scope(h=h, m=m0, agg=agg, enr=enr, dense=True)
+        per_member = (
+            select(m0.c.household_id.label("hid"), m0.c.id.label("mid"),
+                   *(case({True: ELIGIBLE, False: NOT_ELIGIBLE}, value=c.decision(scope),
+                          else_=UNDETERMINED).label(f"s{i}")
+                     for i, c in enumerate(self.member_level)))
+            .select_from(joined(m0.join(h, h.c.id == m0.c.household_id), h))
+            .where(*where, m0.c.status == "present", *in_range(m0.c.household_id))
+            .offset(0).subquery("per_member"))
+        pm = per_member.c
+        flags = [pm[f"s{i}"] for i in range(len(self.member_level))]
+        listed = case((_plus(flags) > 0,
+                       cast(pm.mid, String) + ":" + _plus([cast(f, String) for f in flags])))
+        # A household's flags for a scheme: bit 1 if any member is eligible, bit 2 if any is
+        # undetermined (so 3 when both).
+        return (select(pm.hid, func.aggregate_strings(listed, " ").label("members"),
+                       *((func.max(f.bitwise_and(ELIGIBLE))
+                          + func.max(f.bitwise_and(UNDETERMINED))).label(f"f{i}")
+                         for i, f in enumerate(flags)))
+                .group_by(pm.hid).subquery("folded"))
+
+    def count(self, conn: Connection, run_id: int, after_id: int, up_to_id: int) -> None:
+        """Add the batch's eligible and undetermined households per scheme and area."""
+        schemes = [c.scheme.id for c in self.household_level + self.member_level]
+        r, h = results.alias("r"), households.alias("h")
+        # Few distinct (area, codes) pairs: group by them in SQL, spell the codes out here.
+        by_area: dict[tuple[Any, Any, Any], list[int]] = {}
+        for a1, a2, a3, codes, n in conn.execute(
+                select(h.c.admin1, h.c.admin2, h.c.admin3, r.c.codes, func.count())
+                .select_from(r.join(h, h.c.id == r.c.household_id))
+                .where(r.c.run_id == run_id, r.c.country == self.country,
+                       r.c.household_id > after_id, r.c.household_id <= up_to_id)
+                .group_by(h.c.admin1, h.c.admin2, h.c.admin3, r.c.codes)):
+            tally = by_area.setdefault((a1, a2, a3), [0] * (2 * len(schemes)))
+            for i, code in enumerate(codes):
+                flags = int(code)
+                if flags & ELIGIBLE:
+                    tally[2 * i] += n
+                if flags & UNDETERMINED:
+                    tally[2 * i + 1] += n
+        rows = [{"run_id": run_id, "scheme_id": sid, "admin1": a1, "admin2": a2, "admin3": a3,
+                 "eligible": n[2 * i], "undetermined": n[2 * i + 1]}
+                for (a1, a2, a3), n in by_area.items()
+                for i, sid in enumerate(schemes) if n[2 * i] or n[2 * i + 1]]
+        if rows:
+            conn.execute(insert(counts), rows)
+
+
+def _plus(parts: list[SQL]) -> SQL:
+    """``a + b + …`` for numbers, ``a || b || …`` for strings (SQLAlchemy picks by type)."""
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + p
+    return out
+
+
+def stored_outcomes(conn: Connection, run_id: int, scheme_id: str | None = None,
+                    ) -> Iterator[tuple[str, int, int | None, str]]:
+    """Yield a run's eligible and undetermined (scheme, household, member, outcome) pairs."""
+    layout = conn.execute(select(runs.c.layout).where(runs.c.id == run_id)).scalar_one()
+    stmt = (select(results.c.household_id, results.c.country, results.c.codes,
+                   results.c.members).where(results.c.run_id == run_id)
+            .order_by(results.c.household_id))
+    for hid, country, codes, listed in conn.execute(stmt):
+        units = layout[country]
+        for sid, code in zip(units["household"], codes, strict=False):
+            if code != "0" and scheme_id in (None, sid):
+                yield sid, hid, None, _OUTCOME_NAMES[int(code)]
+        if not listed:
+            continue
+        for entry in listed.split(" "):
+            mid, member_codes = entry.split(":")
+            for sid, code in zip(units["member"], member_codes, strict=True):
+                if code != "0" and scheme_id in (None, sid):
+                    yield sid, hid, int(mid), _OUTCOME_NAMES[int(code)]
 
 
 def _temp(conn: Connection, md: MetaData, name: str, query: Select[Any],
@@ -570,12 +746,13 @@ def _chosen(book: RuleBook, as_of: dt.date, scheme_ids: Iterable[str] | None,
             and book.schemes[sid].parameters_on(as_of) is not None]
 
 
-def _tune(conn: Connection) -> None:
-    """Set PostgreSQL up for set-based statements over a whole batch of households."""
+def tune_for_bulk(conn: Connection, hash_joins_only: bool = True) -> None:
+    """Set PostgreSQL up, for this transaction, for statements over many households."""
     if conn.dialect.name == "postgresql":
         # Room for the hash aggregate (it spills to disk at 64 MB on a million households);
         # JIT costs more than it saves here; and hash joins only: with stale statistics the
         # planner may otherwise nest-loop over the aggregate, which is quadratic.
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         conn.exec_driver_sql("SET LOCAL jit = off")
-        conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
+        if hash_joins_only:
+            conn.exec_driver_sql("SET LOCAL enable_nestloop = off")

@@ -22,7 +22,7 @@ from sw_mis.audit.services import record_event
 from sw_mis.auth.models import Area
 from sw_mis.auth.services import visible_area_codes
 from sw_mis.eligibility.book import RuleBook, Scheme
-from sw_mis.eligibility.sql import scheme_select
+from sw_mis.eligibility.sql import scheme_select, tune_for_bulk
 from sw_mis.exports import writers
 from sw_mis.exports.writers import Column, group_households
 from sw_mis.registry.fields import HOUSEHOLD_FIELDS, MEMBER_FIELDS
@@ -183,14 +183,10 @@ def _filtered(
     up_to_id: int | None = None,
 ) -> tuple[Any, Any]:
     """Return (FROM clause, WHERE conditions) of the list: scheme rows joined to households."""
-    s = scheme_select(book, spec.scheme.id, spec.as_of, after_id, up_to_id).subquery("s")
+    area = {k: v for k, v in (("admin1", spec.admin1), ("admin2", spec.admin2)) if v}
+    s = scheme_select(book, spec.scheme.id, spec.as_of, after_id, up_to_id, area).subquery("s")
     source = s.join(households, households.c.id == s.c.household_id)
-    where = [s.c.outcome == spec.outcome, visible]
-    if spec.admin1:
-        where.append(households.c.admin1 == spec.admin1)
-    if spec.admin2:
-        where.append(households.c.admin2 == spec.admin2)
-    return (s, source), where
+    return (s, source), [s.c.outcome == spec.outcome, visible]
 
 
 def _rows_select(
@@ -288,6 +284,8 @@ def iter_rows(
 ) -> Iterator[tuple[Any, ...]]:
     """Yield a prepared list's rows from a server-side cursor."""
     _, conn, _ = _session_and_conn(conn_or_session)
+    # Nested loops stay allowed: a district's list is best fetched through the indexes.
+    tune_for_bulk(conn, hash_joins_only=False)
     # yield_per turns on stream_results: a server-side cursor on PostgreSQL, fetchmany on
     # SQLite; only YIELD_PER rows are held at a time whatever the list's length.
     result = conn.execute(prepared.statement, execution_options={"yield_per": YIELD_PER})

@@ -7,6 +7,7 @@ tests are counted by hand from what is made here.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +15,7 @@ from factories import default_areas, make_household, make_office, make_user
 from sqlalchemy.orm import Session
 
 from sw_mis.audit.models import AuditEvent
-from sw_mis.eligibility.models import Determination, ScreeningOutcome, ScreeningRun
+from sw_mis.eligibility.models import Determination, ScreeningCount, ScreeningRun
 from sw_mis.referrals.models import Referral, new_ref
 from sw_mis.registry.models import Enrolment, Household
 
@@ -66,19 +67,37 @@ def run(
     finished: dt.datetime | None,
     outcomes: list[tuple[str, Household, int | None, str]],
 ) -> ScreeningRun:
-    """Record a registry-wide screening run and its (scheme, household, member, outcome) rows."""
+    """Record a registry-wide screening run with the area counts of these outcome pairs.
+
+    The counts are what ``screen_all`` writes (distinct households per scheme and area); the
+    differential tests check ``screen_all`` writes them right, these tests what reads them.
+    """
     r = ScreeningRun(
         as_of=(finished or at(1)).date(),
         rules_version="test",
         scheme_ids=schemes,
+        layout={"PK": {"household": schemes, "member": []}},
         status=status,
         finished_at=finished,
     )
     session.add(r)
     session.flush()
+    found: dict[tuple[str, tuple[str | None, ...]], dict[str, set[int]]] = defaultdict(
+        lambda: {"eligible": set(), "undetermined": set()}
+    )
+    for s, h, _, o in outcomes:
+        found[(s, (h.admin1, h.admin2, h.admin3))][o].add(h.id)
     session.add_all(
-        ScreeningOutcome(run_id=r.id, scheme_id=s, household_id=h.id, member_id=m, outcome=o)
-        for s, h, m, o in outcomes
+        ScreeningCount(
+            run_id=r.id,
+            scheme_id=s,
+            admin1=a1,
+            admin2=a2,
+            admin3=a3,
+            eligible=len(ids["eligible"]),
+            undetermined=len(ids["undetermined"]),
+        )
+        for (s, (a1, a2, a3)), ids in found.items()
     )
     session.flush()
     return r

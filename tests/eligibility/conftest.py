@@ -89,7 +89,7 @@ def elig_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 def empty_db(elig_engine: Engine) -> Engine:
     """The session database emptied of registry and screening rows."""
     with elig_engine.begin() as conn:
-        for table in ("screening_outcomes", "screening_runs", "enrolments", "members",
-                      "households"):
+        for table in ("screening_counts", "screening_results", "screening_runs", "enrolments",
+                      "members", "households"):
             conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed table names
     return elig_engine

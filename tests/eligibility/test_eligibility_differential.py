@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from sw_mis.eligibility.book import RuleBook
 from sw_mis.eligibility.engine import screen_household
-from sw_mis.eligibility.sql import outcomes, runs, scheme_select, screen_all
+from sw_mis.eligibility.sql import counts, runs, scheme_select, screen_all, stored_outcomes
 
 AS_OF = dt.date(2025, 3, 1)
 
@@ -130,10 +130,9 @@ def test_generated_households_agree(empty_db: Engine, book: RuleBook, data: st.D
 # the registry-wide run ------------------------------------------------------------------------
 def _stored(engine: Engine, run_id: int) -> set[tuple[str, int, Any, str]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(outcomes.c.scheme_id, outcomes.c.household_id,
-                                   outcomes.c.member_id, outcomes.c.outcome)
-                            .where(outcomes.c.run_id == run_id))
-        return {tuple(r) for r in rows}  # type: ignore[misc]
+        pairs = list(stored_outcomes(conn, run_id))
+    assert len(pairs) == len(set(pairs)), "a pair is stored twice"
+    return set(pairs)
 
 
 def _snapshots(book: RuleBook, n: int) -> list[dict[str, Any]]:
@@ -153,7 +152,38 @@ def test_screen_all_writes_eligible_and_undetermined(empty_db: Engine,
                 counter_outcomes(fixture_book, snapshots, AS_OF).items() if o != "not_eligible"}
     assert _stored(empty_db, summary.run_id) == expected
     assert summary.households == 300
-    assert summary.rows == len(expected)
+    assert summary.rows == len({h for _, h, _, _ in expected})
+    assert (summary.eligible, summary.undetermined) == (
+        len({(s, h) for s, h, _, o in expected if o == "eligible"}),
+        len({(s, h) for s, h, _, o in expected if o == "undetermined"}))
+
+
+def test_parallel_workers_and_area_counts_match_the_counter(empty_db: Engine,
+                                                            fixture_book: RuleBook) -> None:
+    """Two connections per batch (PostgreSQL) store the same pairs; the counts agree with them."""
+    snapshots = _snapshots(fixture_book, 240)
+    with empty_db.begin() as conn:
+        insert_households(conn, snapshots)
+    with empty_db.connect() as conn:
+        summary = screen_all(conn, fixture_book, AS_OF, batch_size=100, commit=conn.commit,
+                             workers=2)
+    expected = {(s, h, m, o) for (s, h, m), o in
+                counter_outcomes(fixture_book, snapshots, AS_OF).items() if o != "not_eligible"}
+    assert _stored(empty_db, summary.run_id) == expected
+    area = {h["id"]: (h.get("admin1"), h.get("admin2"), h.get("admin3")) for h in snapshots}
+    want: dict[tuple[Any, ...], set[int]] = {}
+    for s, h, _, o in expected:
+        want.setdefault((s, *area[h], o), set()).add(h)
+    with empty_db.connect() as conn:
+        got: dict[tuple[Any, ...], int] = {}
+        for s, a1, a2, a3, e, u in conn.execute(select(
+                counts.c.scheme_id, counts.c.admin1, counts.c.admin2, counts.c.admin3,
+                counts.c.eligible, counts.c.undetermined).where(counts.c.run_id == summary.run_id)):
+            for outcome, n in (("eligible", e), ("undetermined", u)):
+                if n:
+                    key = (s, a1, a2, a3, outcome)
+                    got[key] = got.get(key, 0) + n
+    assert got == {k: len(v) for k, v in want.items()}
 
 
 def test_killed_run_resumes_to_the_same_result(empty_db: Engine,

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from sw_mis.db import make_engine
+from sw_mis.eligibility.sql import stored_outcomes
 from tests.faults.conftest import ROOT, command_env, run_command, sw_mis_command
 
 pytestmark = pytest.mark.slow
@@ -59,12 +60,18 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 
 def _outcomes(engine, run_id: int) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
+        return sorted(stored_outcomes(conn, run_id), key=repr)
+
+
+def _counts(engine, run_id: int) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
         return [
             tuple(row)
             for row in conn.execute(
                 text(
-                    "SELECT scheme_id, household_id, member_id, outcome FROM screening_outcomes "
-                    "WHERE run_id = :r ORDER BY scheme_id, household_id, member_id"
+                    "SELECT scheme_id, admin1, admin2, admin3, sum(eligible), sum(undetermined) "
+                    "FROM screening_counts WHERE run_id = :r "
+                    "GROUP BY scheme_id, admin1, admin2, admin3 ORDER BY 1, 2, 3, 4"
                 ),
                 {"r": run_id},
             )
@@ -75,7 +82,10 @@ def test_screen_all_killed_then_resumed_equals_uninterrupted(pg_url: str) -> Non
     run_command(pg_url, "seed", "--households", str(HOUSEHOLDS))
     engine = make_engine(pg_url)
     try:
-        proc = _start(pg_url, "screen-all", "--as-of", AS_OF, "--batch-size", str(BATCH))
+        # Killed with two workers per batch; the uninterrupted run below uses one.
+        proc = _start(
+            pg_url, "screen-all", "--as-of", AS_OF, "--batch-size", str(BATCH), "--workers", "2"
+        )
         # Killed once a few batches are committed, long before the last one.
         _wait_for(
             engine,
@@ -104,7 +114,9 @@ def test_screen_all_killed_then_resumed_equals_uninterrupted(pg_url: str) -> Non
         )
         assert resumed["run"] == run_id
         whole = json.loads(
-            run_command(pg_url, "screen-all", "--as-of", AS_OF, "--batch-size", "1000").stdout
+            run_command(
+                pg_url, "screen-all", "--as-of", AS_OF, "--batch-size", "1000", "--workers", "1"
+            ).stdout
         )
         assert whole["run"] != run_id
         with engine.connect() as conn:
@@ -113,7 +125,8 @@ def test_screen_all_killed_then_resumed_equals_uninterrupted(pg_url: str) -> Non
         killed_rows, whole_rows = _outcomes(engine, run_id), _outcomes(engine, whole["run"])
         assert whole_rows, "the screening produced no outcome at all"
         assert killed_rows == whole_rows
-        assert resumed["rows"] == whole["rows"] == len(whole_rows)
+        assert _counts(engine, run_id) == _counts(engine, whole["run"])
+        assert resumed["rows"] == whole["rows"] == len({h for _, h, _, _ in whole_rows})
     finally:
         engine.dispose()
 
