@@ -41,9 +41,11 @@ class ScreeningResult(Base):
     schemes, then its member-level ones. Each character is a set of flags: ``0`` not eligible,
     ``1`` eligible, ``2`` undetermined, ``3`` (member-level schemes only) some members eligible
     and others undetermined. ``members`` lists, for member-level schemes, every member with at
-    least one such outcome: ``"<member id>:<codes>"`` separated by spaces, one character per
-    member-level scheme (``0``, ``1`` or ``2``). A household that is not eligible for anything
-    and undetermined for nothing has no row: the pairs stored are exactly the eligible and
+    least one such outcome: ``"<member id>:<number>"`` separated by spaces, where the number's
+    base-3 digits, least significant first, are the member's outcome per member-level scheme
+    (``0``, ``1`` eligible, ``2`` undetermined; past 39 schemes a second number follows a
+    ``.``). A household that is not eligible for anything and undetermined for nothing has no
+    row: the pairs stored are exactly the eligible and
     undetermined (scheme, household[, member]) pairs; ``sql.stored_outcomes`` spells them out.
 
     One narrow row per household rather than a row per pair: a million households make a
