@@ -48,6 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement, Select
+from sqlalchemy.sql.util import ClauseAdapter
 
 from sw_mis.eligibility import ir
 from sw_mis.eligibility.book import RuleBook, Scheme
@@ -64,6 +65,8 @@ results = ScreeningResult.__table__
 counts = ScreeningCount.__table__
 
 SQL = ColumnElement[Any]
+#: Extra columns of a scheme's SELECT, from the household and member aliases screened.
+Columns = Callable[[Any, Any], list[SQL]]
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
@@ -145,11 +148,13 @@ class SchemeSQL:
 
     # the statement -------------------------------------------------------------------------
     def select(self, after_id: int | None = None, up_to_id: int | None = None,
-               area: dict[str, str] | None = None) -> Select[Any]:
+               where: Iterable[SQL] = (), columns: Columns | None = None) -> Select[Any]:
         """Return SELECT household_id, member_id, outcome for households in (after, up_to].
 
-        ``area`` (e.g. ``{"admin1": "PK-PB"}``) keeps only households of that area, before
-        the members are counted: a district's list screens only that district.
+        ``where`` holds conditions on the ``households`` table (an area, what a user may see):
+        they apply before the members are counted, so a district's list screens only that
+        district. ``columns(h, m)`` adds columns of the household (and member) screened, so a
+        list needs no second join to fetch them.
         """
         country = self.scheme.country
 
@@ -163,18 +168,19 @@ class SchemeSQL:
 
         h = households.alias("h")
         enr = self._enrolment_subquery(in_range) if self.plan.enrolled else None
-        agg = self._aggregate_subquery(country, in_range, enr, area) if self.plan.conds else None
+        where = list(where)
+        agg = self._aggregate_subquery(country, in_range, enr, where) if self.plan.conds else None
         member_level = self.scheme.unit == "member"
         m0 = members.alias("m0") if member_level else None
         scope = _Scope(h=h, m=m0, agg=agg, enr=enr)
         decision = self.c(self.expr, scope)
         outcome = case({True: "eligible", False: "not_eligible"}, value=decision,
                        else_="undetermined")
-        where = [h.c.country == country, h.c.status == "active", *in_range(h.c.id),
-                 *_in_area(h, area)]
+        conditions = [h.c.country == country, h.c.status == "active", *in_range(h.c.id),
+                      *_on(h, where)]
         if m0 is not None:
             source = m0.join(h, h.c.id == m0.c.household_id)
-            where += [m0.c.status == "present", *in_range(m0.c.household_id)]
+            conditions += [m0.c.status == "present", *in_range(m0.c.household_id)]
             member_id: SQL = m0.c.id
         else:
             source = h
@@ -184,7 +190,8 @@ class SchemeSQL:
         if enr is not None:
             source = source.outerjoin(enr, enr.c.hid == h.c.id)
         return select(h.c.id.label("household_id"), member_id.label("member_id"),
-                      outcome.label("outcome")).select_from(source).where(*where)
+                      outcome.label("outcome"), *(columns(h, m0) if columns else ())
+                      ).select_from(source).where(*conditions)
 
     def decision(self, scope: _Scope) -> SQL:
         """Return the scheme's criteria as one three-valued SQL condition."""
@@ -207,11 +214,11 @@ class SchemeSQL:
                 .group_by(e.c.household_id))
 
     def _aggregate_subquery(self, country: str, in_range: Callable[[Any], list[SQL]],
-                            enr: Any, area: dict[str, str] | None = None) -> Any:
-        return self.aggregate_select(country, in_range, enr, area).subquery("agg")
+                            enr: Any, where: Iterable[SQL] = ()) -> Any:
+        return self.aggregate_select(country, in_range, enr, where).subquery("agg")
 
     def aggregate_select(self, country: str, in_range: Callable[[Any], list[SQL]],
-                         enr: Any, area: dict[str, str] | None = None) -> Select[Any]:
+                         enr: Any, where: Iterable[SQL] = ()) -> Select[Any]:
         """Return hid, n, q<i>_t, q<i>_k… : the quantifier counts of every household.
 
         ``q<i>_t`` counts the members for whom condition ``i`` is true and ``q<i>_k`` those for
@@ -232,7 +239,7 @@ class SchemeSQL:
         per_member = (select(*inner_cols).select_from(source)
                       .where(mq.c.status == "present", h2.c.country == country,
                              h2.c.status == "active", *in_range(mq.c.household_id),
-                             *_in_area(h2, area))
+                             *_on(h2, where))
                       .offset(0).subquery("per_member"))
         pm = per_member.c
         cols: list[SQL] = [func.count().label("n")]
@@ -394,8 +401,10 @@ class SchemeSQL:
         return not_(result) if node.negate else result
 
 
-def _in_area(h: Any, area: dict[str, str] | None) -> list[SQL]:
-    return [h.c[level] == code for level, code in (area or {}).items()]
+def _on(h: Any, where: Iterable[SQL]) -> list[SQL]:
+    """Return conditions written on ``households`` rewritten for its alias ``h``."""
+    adapter = ClauseAdapter(h)
+    return [adapter.traverse(c) for c in where]
 
 
 def _boundary(as_of: dt.date, n: int, unit: str) -> dt.date | None:
@@ -446,10 +455,14 @@ def _range_in(r: tuple[SQL, SQL], items: Iterable[Any]) -> SQL:
 
 # the registry-wide run -------------------------------------------------------------------------
 def scheme_select(book: RuleBook, scheme_id: str, as_of: dt.date, after_id: int | None = None,
-                  up_to_id: int | None = None, area: dict[str, str] | None = None,
-                  ) -> Select[Any]:
-    """Return the SELECT (household_id, member_id, outcome) of one scheme, e.g. to stream it."""
-    return SchemeSQL(book, book.schemes[scheme_id], as_of).select(after_id, up_to_id, area)
+                  up_to_id: int | None = None, where: Iterable[SQL] = (),
+                  columns: Columns | None = None) -> Select[Any]:
+    """Return the SELECT (household_id, member_id, outcome) of one scheme, e.g. to stream it.
+
+    ``where`` and ``columns`` as in :meth:`SchemeSQL.select`.
+    """
+    return SchemeSQL(book, book.schemes[scheme_id], as_of).select(after_id, up_to_id, where,
+                                                                  columns)
 
 
 @dataclass

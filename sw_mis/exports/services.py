@@ -175,18 +175,49 @@ def _visibility(conn_or_session: Session | Connection, user: Any) -> Any:
             session.close()
 
 
-def _filtered(
+def _listed(
     book: RuleBook,
     spec: ListSpec,
     visible: Any,
     after_id: int | None = None,
     up_to_id: int | None = None,
-) -> tuple[Any, Any]:
-    """Return (FROM clause, WHERE conditions) of the list: scheme rows joined to households."""
-    area = {k: v for k, v in (("admin1", spec.admin1), ("admin2", spec.admin2)) if v}
-    s = scheme_select(book, spec.scheme.id, spec.as_of, after_id, up_to_id, area).subquery("s")
-    source = s.join(households, households.c.id == s.c.household_id)
-    return (s, source), [s.c.outcome == spec.outcome, visible]
+    columns: Any = None,
+) -> Any:
+    """Return the list as a subquery of the scheme's SELECT: one row per listed household/member.
+
+    The area and what the user may see narrow the households before they are screened, and
+    the columns a list shows come out of the same SELECT (no second join to fetch them).
+    """
+    where = [visible]
+    if spec.admin1:
+        where.append(households.c.admin1 == spec.admin1)
+    if spec.admin2:
+        where.append(households.c.admin2 == spec.admin2)
+    s = scheme_select(
+        book, spec.scheme.id, spec.as_of, after_id, up_to_id, where, columns
+    ).subquery("s")
+    return s
+
+
+def _list_columns(h: Any, m: Any) -> list[Any]:
+    """The household's (and member's) columns a list may show, labelled for ``_rows_select``."""
+    cols = [
+        h.c.ref.label("ref"),
+        h.c.country.label("country"),
+        h.c.locality.label("locality"),
+        *(h.c[f"admin{lv}"].label(f"admin{lv}") for lv in (1, 2, 3)),
+        *(h.c[f.name].label(f.name) for f in HOUSEHOLD_FIELDS if f.identifier),
+    ]
+    if m is not None:
+        cols += [
+            _full_name(m).label("member_name"),
+            m.c.sex.label("sex"),
+            m.c.date_of_birth.label("date_of_birth"),
+            m.c.relationship_to_head.label("relationship_to_head"),
+            m.c.position.label("position"),
+            *(m.c[f.name].label(f"member_{f.name}") for f in MEMBER_FIELDS if f.identifier),
+        ]
+    return cols
 
 
 def _rows_select(
@@ -196,50 +227,51 @@ def _rows_select(
     visible: Any,
     after_id: int | None = None,
     up_to_id: int | None = None,
+    with_household_id: bool = False,
 ) -> Select[Any]:
-    (s, source), where = _filtered(book, spec, visible, after_id, up_to_id)
+    s = _listed(book, spec, visible, after_id, up_to_id, _list_columns)
     head = members.alias("hm")
-    source = source.outerjoin(
+    source = s.outerjoin(
         head,
         and_(
-            head.c.household_id == households.c.id,
+            head.c.household_id == s.c.household_id,
             head.c.relationship_to_head == "head",
             head.c.status == "present",
         ),
     )
     a = {level: areas.alias(f"a{level}") for level in (1, 2, 3)}
     for level, alias in a.items():
-        source = source.outerjoin(alias, alias.c.code == households.c[f"admin{level}"])
-    m = members.alias("m") if spec.member_level else None
-    if m is not None:
-        source = source.join(m, m.c.id == s.c.member_id)
+        source = source.outerjoin(alias, alias.c.code == s.c[f"admin{level}"])
     exprs: dict[str, Any] = {
-        "household": households.c.ref,
-        "country": households.c.country,
-        "locality": households.c.locality,
+        "household": s.c.ref,
+        "country": s.c.country,
+        "locality": s.c.locality,
         "head_name": _full_name(head),
-        **{f"admin{lv}": households.c[f"admin{lv}"] for lv in (1, 2, 3)},
+        **{f"admin{lv}": s.c[f"admin{lv}"] for lv in (1, 2, 3)},
         **{f"admin{lv}_name": a[lv].c.name for lv in (1, 2, 3)},
         **{f"head_{f.name}": head.c[f.name] for f in MEMBER_FIELDS if f.identifier},
-        **{f.name: households.c[f.name] for f in HOUSEHOLD_FIELDS if f.identifier},
+        **{f.name: s.c[f.name] for f in HOUSEHOLD_FIELDS if f.identifier},
     }
-    order = [households.c.admin1, households.c.admin2, households.c.ref]
-    if m is not None:
+    order = [s.c.admin1, s.c.admin2, s.c.ref]
+    if spec.member_level:
         exprs.update(
             {
-                "member_id": m.c.id,
-                "member_name": _full_name(m),
-                "sex": m.c.sex,
-                "date_of_birth": m.c.date_of_birth,
-                "relationship_to_head": m.c.relationship_to_head,
-                **{f.name: m.c[f.name] for f in MEMBER_FIELDS if f.identifier},
+                "member_id": s.c.member_id,
+                "member_name": s.c.member_name,
+                "sex": s.c.sex,
+                "date_of_birth": s.c.date_of_birth,
+                "relationship_to_head": s.c.relationship_to_head,
+                **{f.name: s.c[f"member_{f.name}"] for f in MEMBER_FIELDS if f.identifier},
             }
         )
-        order += [m.c.position, m.c.id]
+        order += [s.c.position, s.c.member_id]
     return (
-        select(*(exprs[c.key].label(c.key) for c in cols))
+        select(
+            *(exprs[c.key].label(c.key) for c in cols),
+            *([s.c.household_id.label("_household_id")] if with_household_id else []),
+        )
         .select_from(source)
-        .where(*where)
+        .where(s.c.outcome == spec.outcome)
         .order_by(*order)
     )
 
@@ -284,8 +316,9 @@ def iter_rows(
 ) -> Iterator[tuple[Any, ...]]:
     """Yield a prepared list's rows from a server-side cursor."""
     _, conn, _ = _session_and_conn(conn_or_session)
-    # Nested loops stay allowed: a district's list is best fetched through the indexes.
-    tune_for_bulk(conn, hash_joins_only=False)
+    # A district's list is best fetched through the indexes (nested loops); a national or
+    # provincial one, up to millions of rows, by hash joins whatever the planner estimates.
+    tune_for_bulk(conn, hash_joins_only=prepared.spec.admin2 is None)
     # yield_per turns on stream_results: a server-side cursor on PostgreSQL, fetchmany on
     # SQLite; only YIELD_PER rows are held at a time whatever the list's length.
     result = conn.execute(prepared.statement, execution_options={"yield_per": YIELD_PER})
@@ -312,10 +345,11 @@ def count_beneficiaries(
     households_only: bool = False,
 ) -> int:
     """Return how many rows (or households) ``spec``'s list holds for ``user``."""
-    (s, source), where = _filtered(book, spec, _visibility(conn_or_session, user))
+    s = _listed(book, spec, _visibility(conn_or_session, user))
     counted = func.count(distinct(s.c.household_id)) if households_only else func.count()
     _, conn, _ = _session_and_conn(conn_or_session)
-    return int(conn.execute(select(counted).select_from(source).where(*where)).scalar_one())
+    tune_for_bulk(conn, hash_joins_only=False)
+    return int(conn.execute(select(counted).where(s.c.outcome == spec.outcome)).scalar_one())
 
 
 def beneficiary_page(
@@ -329,13 +363,13 @@ def beneficiary_page(
     """Return one page of the list grouped by household: ``{items, total, page, per_page}``."""
     visible = _visibility(conn_or_session, user)
     _, conn, _ = _session_and_conn(conn_or_session)
-    (s, source), where = _filtered(book, spec, visible)
+    tune_for_bulk(conn, hash_joins_only=False)
+    s = _listed(book, spec, visible)
     # Pages follow household ids, so a page's rows are fetched by screening its id range only.
     ids = list(
         conn.execute(
             select(s.c.household_id)
-            .select_from(source)
-            .where(*where)
+            .where(s.c.outcome == spec.outcome)
             .group_by(s.c.household_id)
             .order_by(s.c.household_id)
             .limit(per_page)
@@ -346,15 +380,18 @@ def beneficiary_page(
     items: list[dict[str, Any]] = []
     if ids:
         cols = columns(spec, user)
-        stmt = _rows_select(book, spec, cols, visible, after_id=ids[0] - 1, up_to_id=ids[-1])
-        rows = conn.execute(_page_order(stmt.where(households.c.id.in_(ids)), spec)).all()
-        items = group_households(cols, rows)
+        stmt = _rows_select(
+            book, spec, cols, visible, ids[0] - 1, ids[-1], with_household_id=True
+        )
+        key = stmt.selected_columns["_household_id"]
+        rows = conn.execute(_page_order(stmt.where(key.in_(ids)), spec)).all()
+        items = group_households(cols, [row[:-1] for row in rows])
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
 
 def _page_order(stmt: Select[Any], spec: ListSpec) -> Select[Any]:
     """Order a page's rows by household id (then member id), as the page's ids are."""
-    order = [households.c.id]
+    order = [stmt.selected_columns["_household_id"]]
     if spec.member_level:
         order.append(stmt.selected_columns["member_id"])
     return stmt.order_by(None).order_by(*order)
