@@ -523,9 +523,10 @@ def screen_all(conn: Any, book: RuleBook, as_of: dt.date, scheme_ids: Iterable[s
         # Rows past the resume point belong to a batch that never finished.
         conn.execute(results.delete().where(results.c.run_id == run_id,
                                             results.c.household_id > last))
-    passes = [_CountryPass(book, [book.schemes[sid] for sid in (*units["household"],
-                                                                *units["member"])], as_of)
-              for units in layout.values()]
+    passes = {country: _CountryPass(book, [book.schemes[sid] for sid in (*units["household"],
+                                                                         *units["member"])],
+                                    as_of)
+              for country, units in layout.items()}
     done = 0
     while passes:
         tune_for_bulk(conn)
@@ -535,12 +536,17 @@ def screen_all(conn: Any, book: RuleBook, as_of: dt.date, scheme_ids: Iterable[s
         count, up_to = conn.execute(select(func.count(), func.max(ids.c.id))).one()
         if not count:
             break
+        # Only the countries with households in this batch: each pass scans the batch's members.
+        present = [passes[c] for c in sorted(conn.execute(
+            select(households.c.country).distinct()
+            .where(households.c.id > last, households.c.id <= up_to,
+                   households.c.country.in_(sorted(layout)))).scalars())]
         if workers > 1 and conn.dialect.name == "postgresql":
-            _run_in_parallel(conn, passes, run_id, _split(conn, last, up_to, layout, workers))
+            _run_in_parallel(conn, present, run_id, _split(conn, last, up_to, layout, workers))
         else:
-            for p in passes:
+            for p in present:
                 p.run(conn, run_id, last, up_to)
-        for p in passes:
+        for p in present:
             p.count(conn, run_id, last, up_to)
         done += count
         last = up_to
