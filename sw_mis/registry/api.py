@@ -1,4 +1,5 @@
-"""The households API (``/api/v1/households``): register, read, change, list and search.
+"""The households API (``/api/v1/households``): register, read, change, list and search,
+record life events and programme enrolments.
 
 Handlers are thin: load with the generated schemas, call one service, dump. Service errors map
 to HTTP: ValidationError → 422 with flat paths, NotFound → 404, ConflictError → 409,
@@ -23,15 +24,21 @@ from sw_mis.db import get_session
 from sw_mis.registry import services
 from sw_mis.registry.errors import ConflictError, Forbidden, NotFound, ValidationError
 from sw_mis.registry.schemas import (
+    EnrolmentCreatedSchema,
+    EnrolmentCreateSchema,
+    EnrolmentListSchema,
     FieldErrorsSchema,
     HouseholdInSchema,
     HouseholdOutSchema,
     HouseholdPageSchema,
     HouseholdPatchSchema,
+    LifeEventOutSchema,
+    LifeEventSchema,
     ListArgsSchema,
     SearchSchema,
 )
 from sw_mis.registry.search import Page, list_households, search_households
+from sw_mis.registry.validation import MEMBER_KEYS
 
 # Routes carry the full path under /api/v1: init_api registers every API blueprint with
 # url_prefix=API_PREFIX, which replaces (not extends) a blueprint's own prefix.
@@ -56,7 +63,7 @@ def _errors(*codes: int) -> Callable[[Any], Any]:
         401: "No valid bearer token",
         403: "The role may not do this",
         404: "No such household in the areas the user sees",
-        409: "The household changed since the given version",
+        409: "The household changed since the given version, or is no longer active",
         413: "The body is too large",
         422: "Invalid input: messages per flat field path; nothing was written",
     }
@@ -168,3 +175,100 @@ class HouseholdByRef(MethodView):
                 override_reason=override,
                 reason=reason,
             )
+
+
+def _member_paths(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Put a member's field errors under ``member.`` (the services name them bare)."""
+    out: dict[str, list[str]] = {}
+    for path, messages in errors.items():
+        field = path.removeprefix("members.0.")
+        if field != path or field.split(".")[0] in MEMBER_KEYS:
+            path = f"member.{field}"
+        out.setdefault(path, []).extend(messages)
+    return out
+
+
+def _record_event(db: Any, household: Any, data: dict[str, Any]) -> int | None:
+    """Call the life-event service ``data["type"]`` names; return the member it concerns."""
+    kind, version = data["type"], data["version"]
+    # A fact left out or null is not known: the services' defaults apply.
+    person = {k: v for k, v in (data.get("member") or {}).items() if v is not None}
+    try:
+        if kind == "birth":
+            return services.record_birth(db, current_user, household, person, version=version).id
+        if kind == "join" and "member" in data:
+            return services.member_joins(
+                db, current_user, household, data=person, version=version
+            ).id
+    except ValidationError as exc:
+        raise ValidationError(_member_paths(exc.errors)) from exc
+    if kind in ("death", "leave"):
+        service = services.record_death if kind == "death" else services.member_leaves
+        return service(
+            db,
+            current_user,
+            household,
+            data["member_id"],
+            date=data.get("date"),
+            new_head_id=data.get("new_head_id"),
+            reason=data.get("reason"),
+            version=version,
+        ).id
+    if kind == "join":
+        try:
+            return services.member_joins(
+                db,
+                current_user,
+                household,
+                from_ref=data["from_ref"],
+                from_member_id=data["from_member_id"],
+                relationship=data.get("relationship_to_head"),
+                date=data.get("date"),
+                version=version,
+            ).id
+        except NotFound as exc:  # the household named in the URL was found: the other one
+            raise ValidationError({"from_ref": [str(exc)]}) from exc
+    place = {k: data.get(k) for k in ("admin1", "admin2", "admin3", "locality", "address")}
+    services.move_household(
+        db, current_user, household, place, version=version, reason=data.get("reason")
+    )
+    return None
+
+
+@blp.route("/households/<string:ref>/events")
+class HouseholdEvents(MethodView):
+    @allow(*EDIT_ROLES)
+    @blp.arguments(LifeEventSchema)
+    @blp.response(201, LifeEventOutSchema)
+    @_errors(400, 401, 403, 404, 409, 413, 422)
+    def post(self, data: dict[str, Any], ref: str) -> dict[str, Any]:
+        """Record a birth, death, departure, arrival or move of the household at ``version``."""
+        db = get_session()
+        with service_errors():
+            household = services.get_household(db, current_user, ref)
+            member_id = _record_event(db, household, data)
+        return {"type": data["type"], "member_id": member_id, "household": household}
+
+
+@blp.route("/households/<string:ref>/enrolments")
+class HouseholdEnrolments(MethodView):
+    @allow(*READ_ROLES)
+    @blp.response(200, EnrolmentListSchema)
+    @_errors(401, 403, 404)
+    def get(self, ref: str) -> dict[str, Any]:
+        """List the household's programme enrolments, past and present (the read is audited)."""
+        with service_errors():
+            household = services.view_household(get_session(), current_user, ref)
+        return {"items": household.enrolments}
+
+    @allow(*EDIT_ROLES)
+    @blp.arguments(EnrolmentCreateSchema)
+    @blp.response(201, EnrolmentCreatedSchema)
+    @_errors(400, 401, 403, 404, 409, 413, 422)
+    def post(self, data: dict[str, Any], ref: str) -> Any:
+        """Record the household's (or a member's) enrolment in an existing programme."""
+        db = get_session()
+        version = data.pop("version")
+        with service_errors():
+            household = services.get_household(db, current_user, ref)
+            return services.add_enrolment(db, current_user, household, data, version=version)

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy.orm import object_session
 
 from sw_mis.api.fields import UtcDateTime
 from sw_mis.auth.models import Office
-from sw_mis.registry.fields import HOUSEHOLD_FIELDS, MEMBER_FIELDS, FactField
+from sw_mis.registry.fields import FIELDS_BY_NAME, HOUSEHOLD_FIELDS, MEMBER_FIELDS, FactField
 from sw_mis.registry.models import (
     ENROLMENT_STATUSES,
     HOUSEHOLD_STATUSES,
     MEMBER_STATUSES,
     Household,
 )
-from sw_mis.registry.services import age_on
+from sw_mis.registry.services import DEPARTURES, age_on
 from sw_mis.registry.validation import choice_label
 
 
@@ -151,6 +151,23 @@ HouseholdInSchema = _schema(
     ),
 )
 
+
+class MemberRemovalSchema(_Strict):
+    id = fields.Integer(required=True, metadata={"description": "The member's id (from GET)."})
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(tuple(DEPARTURES)),
+        metadata={
+            "description": "Why the member leaves the roster: `left` (status becomes `left`) "
+            "or `died` (status becomes `deceased`)."
+        },
+    )
+    date = fields.Date(
+        allow_none=True, metadata={"description": "When it happened; today if left out."}
+    )
+    note = fields.String(allow_none=True, validate=validate.Length(max=200))
+
+
 HouseholdPatchSchema = _schema(
     "HouseholdPatch",
     HOUSEHOLD_FIELDS,
@@ -162,9 +179,138 @@ HouseholdPatchSchema = _schema(
         fields.Nested(MemberPatchSchema),
         metadata={"description": "Members with an id are changed, without one are added."},
     ),
+    members_removed=fields.List(
+        fields.Nested(MemberRemovalSchema),
+        metadata={
+            "description": "Present members who leave the roster, each with the reason (their "
+            "record and history are kept). Removing the head needs another member made head "
+            "in `members` in the same request."
+        },
+    ),
     reason=fields.String(validate=validate.Length(max=500)),
     override_reason=fields.String(validate=validate.Length(max=500)),
 )
+
+
+#: Life events and the fields each reads besides ``type`` and ``version``.
+EVENT_FIELDS = {
+    "birth": frozenset({"member"}),
+    "death": frozenset({"member_id", "date", "new_head_id", "reason"}),
+    "leave": frozenset({"member_id", "date", "new_head_id", "reason"}),
+    "join": frozenset({"member", "from_ref", "from_member_id", "relationship_to_head", "date"}),
+    "move": frozenset({"admin1", "admin2", "admin3", "locality", "address", "reason"}),
+}
+
+
+def _move_field(name: str) -> fields.Field:
+    return fact_field(FIELDS_BY_NAME[name], "patch")
+
+
+class LifeEventSchema(_Strict):
+    """One life event of a household; which fields it reads depends on ``type``."""
+
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(tuple(EVENT_FIELDS)),
+        metadata={
+            "description": "`birth` (member), `death` and `leave` (member_id, date?, "
+            "new_head_id when the head goes and others stay, reason?), `join` (a new person "
+            "as member, or someone moving from another household: from_ref, from_member_id, "
+            "relationship_to_head?, date?), `move` (admin1, admin2, admin3?, locality?, "
+            "address?, reason?)."
+        },
+    )
+    version = fields.Integer(
+        required=True, metadata={"description": "The household version you saw (from GET)."}
+    )
+    member = fields.Nested(
+        MemberInSchema,
+        metadata={
+            "description": "birth: the newborn (relationship defaults to child); "
+            "join: a person not registered anywhere yet."
+        },
+    )
+    member_id = fields.Integer(metadata={"description": "death, leave: the member."})
+    date = fields.Date(
+        allow_none=True, metadata={"description": "death, leave, join: when; today if left out."}
+    )
+    new_head_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "death, leave: who becomes head when the head goes."},
+    )
+    reason = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=500),
+        metadata={"description": "death, leave: a note (at most 200 characters); move: why."},
+    )
+    from_ref = fields.String(
+        validate=validate.Length(min=1, max=20),
+        metadata={"description": "join: the reference of the household the person leaves."},
+    )
+    from_member_id = fields.Integer(
+        metadata={"description": "join: the person's member id in that household."}
+    )
+    relationship_to_head = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(FIELDS_BY_NAME["relationship_to_head"].choices),
+        metadata={"description": "join from another household; default other_relative."},
+    )
+    admin1 = _move_field("admin1")
+    admin2 = _move_field("admin2")
+    admin3 = _move_field("admin3")
+    locality = _move_field("locality")
+    address = _move_field("address")
+
+    @validates_schema
+    def _fits_type(self, data: dict[str, Any], **_: Any) -> None:
+        kind = data["type"]
+        errors: dict[str, list[str]] = {}
+        for key in sorted(data.keys() - EVENT_FIELDS[kind] - {"type", "version"}):
+            errors[key] = [f"Not used for a {kind} event."]
+        needed = {"birth": "member", "death": "member_id", "leave": "member_id"}.get(kind)
+        if needed and needed not in data:
+            errors[needed] = ["Missing data for required field."]
+        if kind == "join":
+            moving = bool({"from_ref", "from_member_id", "relationship_to_head"} & data.keys())
+            if "member" in data and moving:
+                errors["member"] = [
+                    "Give either a new person (member) or someone moving from another "
+                    "household (from_ref, from_member_id), not both."
+                ]
+            elif "member" in data and "date" in data:
+                errors["date"] = ["Only a move from another household is dated."]
+            elif "member" not in data and not moving:
+                errors["member"] = [
+                    "Give the new person (member), or from_ref and from_member_id for someone "
+                    "moving from another household."
+                ]
+            elif moving:
+                for key in ("from_ref", "from_member_id"):
+                    if key not in data:
+                        errors[key] = ["Missing data for required field."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class EnrolmentCreateSchema(_Strict):
+    version = fields.Integer(
+        required=True, metadata={"description": "The household version you saw (from GET)."}
+    )
+    scheme_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=80),
+        metadata={"description": "The programme, as the scheme rules name it (pk-bisp-kafaalat)."},
+    )
+    status = fields.String(load_default="active", validate=validate.OneOf(ENROLMENT_STATUSES))
+    start_date = fields.Date(allow_none=True, load_default=None)
+    end_date = fields.Date(
+        allow_none=True, load_default=None, metadata={"description": "May be in the future."}
+    )
+    member_id = fields.Integer(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "For a member's own benefit; null for the household."},
+    )
 
 
 #: Beyond any registry's last page; a larger number would overflow the database's integers.
@@ -247,6 +393,27 @@ HouseholdOutSchema = _schema(
     members=fields.List(fields.Nested(MemberOutSchema)),
     enrolments=fields.List(fields.Nested(EnrolmentOutSchema)),
 )
+
+
+class LifeEventOutSchema(Schema):
+    type = fields.String(required=True, metadata={"enum": list(EVENT_FIELDS)})
+    member_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The member born, joined, dead or gone; null for a move."},
+    )
+    household = fields.Nested(HouseholdOutSchema, required=True)
+
+
+class EnrolmentListSchema(Schema):
+    items = fields.List(fields.Nested(EnrolmentOutSchema), required=True)
+
+
+class EnrolmentCreatedSchema(EnrolmentOutSchema):
+    household_version = fields.Function(
+        lambda e: e.household.version,
+        required=True,
+        metadata={"description": "The household's version after this change."},
+    )
 
 
 class HouseholdSummarySchema(Schema):

@@ -1,8 +1,10 @@
 """Find households: list with paging, and search by reference, national ID or name.
 
-Name search is tolerant of spelling: candidates come from an index range scan on the phonetic
-``Member.name_key`` (see :mod:`sw_mis.registry.names`), then rapidfuzz ranks them. The same
-queries run on SQLite and PostgreSQL. Every query is limited to the households the user sees.
+Name search is tolerant of spelling: candidates come from index range scans on the phonetic
+``Member.name_key`` (see :mod:`sw_mis.registry.names`), one per reading of the typed words
+(given and family name in either order, a family name alone, particles glued or not), then
+rapidfuzz ranks them. The same queries run on SQLite and PostgreSQL. Every query is limited
+to the households the user sees.
 """
 
 from __future__ import annotations
@@ -121,9 +123,10 @@ def _by_national_id(session: Session, user: Any, q: str, page: int, per_page: in
     return Page(items, total, page, per_page, kind="national_id", message=message, matches=matches)
 
 
-def _name_candidates(session: Session, user: Any, prefixes: list[str]) -> list[Any]:
-    """Return (member id, household id, given, family) of present members whose key starts
-    with one of ``prefixes``, in visible active households: at most NAME_CANDIDATES rows.
+def name_candidates_query(session: Session, user: Any, prefixes: list[str]) -> Any:
+    """Return the query of (member id, household id, given, family) of present members whose
+    key starts with one of ``prefixes``, in visible active households: at most
+    NAME_CANDIDATES rows.
 
     Each prefix is its own range scan in key order with its own LIMIT (a share of the budget),
     so the database stops after the closest keys instead of collecting the whole range of a
@@ -147,8 +150,8 @@ def _name_candidates(session: Session, user: Any, prefixes: list[str]) -> list[A
         for prefix in prefixes
     ]
     if len(parts) == 1:
-        return list(session.execute(select(parts[0])))
-    return list(session.execute(union_all(*(select(part) for part in parts))))
+        return select(parts[0])
+    return union_all(*(select(part) for part in parts))
 
 
 def _by_name(session: Session, user: Any, q: str, page: int, per_page: int) -> Page:
@@ -160,7 +163,9 @@ def _by_name(session: Session, user: Any, q: str, page: int, per_page: int) -> P
     best: dict[int, float] = {}
     matches: dict[int, list[str]] = {}
     seen: set[int] = set()
-    for member_id, hid, given, family in _name_candidates(session, user, prefixes):
+    for member_id, hid, given, family in session.execute(
+        name_candidates_query(session, user, prefixes)
+    ):
         if member_id in seen:  # a key may lie in two of the ranges
             continue
         seen.add(member_id)

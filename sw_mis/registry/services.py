@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -68,6 +68,7 @@ __all__ = [
     "record_birth",
     "record_death",
     "register_household",
+    "rekey_members",
     "update_enrolment",
     "update_household",
     "view_household",
@@ -132,6 +133,11 @@ def _check_version(household: Household, version: int | None) -> None:
             f"version {version}; it is now version {household.version}). Nothing was saved: "
             f"reload it, check their changes and make yours again."
         )
+
+
+def _require_active(household: Household) -> None:
+    if household.status != "active":
+        raise ConflictError(f"Household {household.ref} is {household.status}; it cannot change.")
 
 
 def _log(
@@ -421,12 +427,13 @@ def update_household(
     """Change facts and members of ``household`` if ``version`` is current; keep history.
 
     ``data`` may be partial (PATCH): members with an ``id`` are edited, members without one are
-    added. With ``replace_members`` (the edit form sends the whole roster) present members left
-    out are recorded as having left, never deleted.
+    added, and ``members_removed`` lists members leaving the roster with a reason (``left`` or
+    ``died``), as the life events record them. With ``replace_members`` (the edit form sends
+    the whole roster) present members left out are recorded as having left. Nothing is
+    deleted.
     """
     _require(user, EDIT_ROLES, "change households")
-    if household.status != "active":
-        raise ConflictError(f"Household {household.ref} is {household.status}; it cannot change.")
+    _require_active(household)
     _check_version(household, version)
     bag = ErrorBag()
     if "enrolments" in data:
@@ -439,33 +446,43 @@ def update_household(
             bag.add(key, "Use 'move household' to change where the household lives.")
     raw = _snapshot(household)
     raw.update(
-        {k: v for k, v in data.items() if k not in ("members", "enrolments", *LOCATION_KEYS)}
+        {
+            k: v
+            for k, v in data.items()
+            if k not in ("members", "members_removed", "enrolments", *LOCATION_KEYS)
+        }
     )
     removed: list[Member] = []
-    if "members" in data:
-        by_id = {m.id: m for m in household.current_members}
-        existing = {m["id"]: m for m in raw["members"]}
-        submitted = []
-        for i, m in enumerate(data["members"] or []):
-            if not isinstance(m, dict):
-                submitted.append(m)
+    by_id = {m.id: m for m in household.current_members}
+    existing = {m["id"]: m for m in raw["members"]}
+    submitted = []
+    for i, m in enumerate(data.get("members") or []):
+        if not isinstance(m, dict):
+            submitted.append(m)
+            continue
+        member_id = m.get("id")
+        if member_id not in (None, ""):
+            base = existing.pop(int(member_id), None) if str(member_id).isdigit() else None
+            if base is None:
+                bag.add(f"members.{i}.id", "This member is not (or no longer) in this household.")
                 continue
-            member_id = m.get("id")
-            if member_id not in (None, ""):
-                base = existing.pop(int(member_id), None) if str(member_id).isdigit() else None
-                if base is None:
-                    bag.add(
-                        f"members.{i}.id", "This member is not (or no longer) in this household."
-                    )
-                    continue
-                submitted.append({**base, **m})
-            else:
-                submitted.append(dict(m))
-        if replace_members:
-            removed = [by_id[mid] for mid in existing]
-            raw["members"] = submitted
+            submitted.append({**base, **m})
         else:
-            raw["members"] = submitted + list(existing.values())
+            submitted.append(dict(m))
+    departures = _departures(household, data.get("members_removed"), bag)
+    for i, (member, *_) in enumerate(departures):
+        if existing.pop(member.id, None) is None:
+            bag.add(
+                f"members_removed.{i}.id",
+                "This member is also changed under members: change or remove them, not both.",
+            )
+    if replace_members and "members" in data:
+        removed = [by_id[mid] for mid in existing]
+        raw["members"] = submitted
+    else:
+        raw["members"] = submitted + list(existing.values())
+    if departures and not bag:
+        _check_head_stays(departures, raw["members"], bag)
     bag.raise_if_any()
     try:
         clean = clean_household(session, user, raw, check_area=False)
@@ -537,6 +554,9 @@ def update_household(
                 reason=reason_text,
             )
             changed = True
+    for member, status, when, note in departures:
+        _mark_gone(session, user, household, member, status, when, note)
+        changed = True
     for member in removed:
         member.status = "left"
         member.status_date = dt.date.today()
@@ -561,8 +581,105 @@ def update_household(
             household,
             version=household.version,
             **({"override": "national_id"} if overridden else {}),
+            **({"members_removed": [m.id for m, *_ in departures]} if departures else {}),
         )
     return household
+
+
+#: Why a member may leave the roster in an edit, and the status it gives them.
+DEPARTURES = {"left": "left", "died": "deceased"}
+#: The history entry of each way of leaving (the same as the counter's life events).
+_GONE_ACTIONS = {"left": "member.leave", "deceased": "death"}
+
+
+def _departures(
+    household: Household, raw: Any, bag: ErrorBag
+) -> list[tuple[Member, str, dt.date, str | None]]:
+    """Check the ``members_removed`` of an edit: (member, status, date, note) for each.
+
+    Each entry names a present member (``id``), why they leave the roster (``reason``: ``left``
+    or ``died``), optionally when (``date``, default today) and a ``note``.
+    """
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        bag.add("members_removed", "Send the members to remove as a list.")
+        return []
+    out: list[tuple[Member, str, dt.date, str | None]] = []
+    seen: set[int] = set()
+    for i, entry in enumerate(raw):
+        path = f"members_removed.{i}"
+        if not isinstance(entry, dict):
+            bag.add(path, "Send each member to remove as an object.")
+            continue
+        for key in entry.keys() - {"id", "reason", "date", "note"}:
+            bag.add(f"{path}.{key}", "Unknown field.")
+        member = next(
+            (m for m in household.current_members if str(m.id) == str(entry.get("id"))), None
+        )
+        if member is None:
+            bag.add(f"{path}.id", "This member is not (or no longer) in this household.")
+        elif member.id in seen:
+            bag.add(f"{path}.id", "This member is listed twice.")
+        reason = entry.get("reason")
+        if reason not in DEPARTURES:
+            bag.add(f"{path}.reason", "Say why the member leaves the roster: left or died.")
+        when, error = clean_date(entry.get("date"))
+        if error:
+            bag.add(f"{path}.date", error)
+        when = when or dt.date.today()
+        if reason == "died" and member and member.date_of_birth and when < member.date_of_birth:
+            bag.add(f"{path}.date", "The date of death is before the date of birth.")
+        note, error = clean_text(entry.get("note"), 200)
+        if error:
+            bag.add(f"{path}.note", error)
+        if member is not None and member.id not in seen and reason in DEPARTURES:
+            seen.add(member.id)
+            out.append((member, DEPARTURES[reason], when, note))
+    return out
+
+
+def _check_head_stays(
+    departures: list[tuple[Member, str, dt.date, str | None]],
+    roster: list[Any],
+    bag: ErrorBag,
+) -> None:
+    """Refuse removals that would leave the household empty or without a head."""
+    if not roster:
+        bag.add("members_removed", "At least one member must stay in the household.")
+        return
+    if any(isinstance(m, dict) and m.get("relationship_to_head") == "head" for m in roster):
+        return
+    for i, (member, *_) in enumerate(departures):
+        if member.relationship_to_head == "head":
+            bag.add(
+                f"members_removed.{i}.id",
+                "This member is the head of the household: in the same change, make another "
+                "member the head (under members, relationship_to_head: head).",
+            )
+
+
+def _mark_gone(
+    session: Session,
+    user: Any,
+    household: Household,
+    member: Member,
+    status: str,
+    when: dt.date,
+    note: str | None,
+) -> None:
+    """End ``member``'s presence (status ``left`` or ``deceased``); the record and history stay."""
+    member.status, member.status_date, member.status_reason = status, when, note
+    _touch(household)
+    _log(
+        session,
+        user,
+        household,
+        _GONE_ACTIONS[status],
+        {"status": ["present", status], "status_date": [None, when.isoformat()]},
+        member_id=member.id,
+        reason=note,
+    )
 
 
 def _untouched_rows_to_roster(
@@ -691,6 +808,7 @@ def record_birth(
 ) -> Member:
     """Add a newborn member (date of birth required, relationship defaults to child)."""
     _require(user, EDIT_ROLES, "record births")
+    _require_active(household)
     _check_version(household, version)
     if not data.get("date_of_birth"):
         raise ValidationError({"date_of_birth": ["Give the date of birth."]})
@@ -717,7 +835,6 @@ def record_death(
         household,
         member_id,
         status="deceased",
-        log_action="death",
         audit_action="household.death",
         date=date,
         new_head_id=new_head_id,
@@ -746,7 +863,6 @@ def member_leaves(
         household,
         member_id,
         status="left",
-        log_action="member.leave",
         audit_action="household.member_leave",
         date=date,
         new_head_id=new_head_id,
@@ -762,7 +878,6 @@ def _end_membership(
     member_id: Any,
     *,
     status: str,
-    log_action: str,
     audit_action: str,
     date: Any,
     new_head_id: Any,
@@ -771,24 +886,17 @@ def _end_membership(
     before_birth: str | None = None,
 ) -> Member:
     """End a member's presence in the household (death or departure), keeping the record."""
+    _require_active(household)
     _check_version(household, version)
     member = _present_member(household, member_id)
     when = _event_date(date)
     if before_birth and member.date_of_birth and when < member.date_of_birth:
         raise ValidationError({"date": [before_birth]})
+    note, problem = clean_text(reason, 200)
+    if problem:
+        raise ValidationError({"reason": [problem]})
     _hand_over_head(session, user, household, member, new_head_id)
-    member.status, member.status_date = status, when
-    member.status_reason = clean_text(reason, 200)[0]
-    _touch(household)
-    _log(
-        session,
-        user,
-        household,
-        log_action,
-        {"status": ["present", status], "status_date": [None, when.isoformat()]},
-        member_id=member.id,
-        reason=member.status_reason,
-    )
+    _mark_gone(session, user, household, member, status, when, note)
     _flush(session)
     _audit(session, user, audit_action, household, member_id=member.id)
     return member
@@ -813,6 +921,7 @@ def member_joins(
     changes.
     """
     _require(user, EDIT_ROLES, "record members joining")
+    _require_active(household)
     _check_version(household, version)
     if from_ref is None:
         return _add_member(session, user, household, dict(data or {}), "member.join")
@@ -872,6 +981,7 @@ def move_household(
 ) -> Household:
     """Move a household to another area; a move to another office's area needs a supervisor."""
     _require(user, EDIT_ROLES, "move households")
+    _require_active(household)
     _check_version(household, version)
     bag = ErrorBag()
     allowed = {*LOCATION_KEYS, "locality", "address", "area_type", "date"}
@@ -1007,10 +1117,17 @@ def _same_person(a: Member, b: Member) -> bool:
 
 
 def add_enrolment(
-    session: Session, user: Any, household: Household, data: dict[str, Any]
+    session: Session,
+    user: Any,
+    household: Household,
+    data: dict[str, Any],
+    *,
+    version: int | None = None,
 ) -> Enrolment:
     """Record the household's (or a member's) enrolment in an existing programme."""
     _require(user, EDIT_ROLES, "record enrolments")
+    _require_active(household)
+    _check_version(household, version)
     bag = ErrorBag()
     member_id = data.get("member_id")
     clean = clean_enrolment({k: v for k, v in data.items() if k != "member_id"}, "", bag)
@@ -1046,6 +1163,7 @@ def update_enrolment(
 ) -> Enrolment:
     """Change an enrolment's status or dates; the old values stay in the history."""
     _require(user, EDIT_ROLES, "change enrolments")
+    _require_active(household)
     enrolment = next((e for e in household.enrolments if str(e.id) == str(enrolment_id)), None)
     if enrolment is None:
         raise NotFound("No such enrolment in this household.")
@@ -1069,6 +1187,36 @@ def update_enrolment(
         _flush(session)
         _audit(session, user, "household.enrolment_update", household, enrolment_id=enrolment.id)
     return enrolment
+
+
+# --- maintenance ---------------------------------------------------------------------------
+
+
+def rekey_members(
+    session: Session, *, after_id: int = 0, limit: int = 5000
+) -> tuple[int, int, int | None]:
+    """Bring ``name_key`` up to date for up to ``limit`` members with an id above ``after_id``.
+
+    The key is derived data (see :mod:`sw_mis.registry.names`): when its computation changes,
+    rows written before keep the old key until this runs over them. Returns (members read,
+    keys changed, last id read or None when there are no more); only changed rows are written,
+    so a rerun over up-to-date rows writes nothing.
+    """
+    rows = session.execute(
+        select(Member.id, Member.given_name, Member.family_name, Member.name_key)
+        .where(Member.id > after_id)
+        .order_by(Member.id)
+        .limit(limit)
+    ).all()
+    changed = [
+        {"id": member_id, "name_key": key}
+        for member_id, given, family, old in rows
+        if (key := name_key(given, family or "")) != old
+    ]
+    if changed:
+        # Bulk UPDATE by primary key: one executemany, no ORM objects loaded.
+        session.execute(update(Member), changed)
+    return len(rows), len(changed), rows[-1].id if rows else None
 
 
 def count_households(session: Session) -> int:
