@@ -32,6 +32,7 @@ MODULES = (
     "benchmarks.registry",
     "benchmarks.eligibility",
     "benchmarks.exports",
+    "benchmarks.referrals",
     "benchmarks.imports",
     "benchmarks.dashboards",
     "benchmarks.load",

@@ -16,8 +16,9 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import arabic_reshaper
@@ -27,11 +28,13 @@ from reportlab.graphics.barcode.code128 import Code128Auto
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4, A5
+from reportlab.lib.rl_accel import fp_str
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
+from reportlab.pdfgen.pathobject import PDFPathObject
 from reportlab.platypus import Flowable, Frame, Paragraph, Table, TableStyle
 
 PAGE_SIZES = {"A5": A5, "A4": A4}
@@ -244,6 +247,13 @@ def _font_for(char: str, bold: bool) -> str:
 
 def font_runs(text: str, bold: bool = False) -> list[tuple[str, str]]:
     """Split ``text`` into ``(font name, text)`` runs; spaces stay with the run before them."""
+    return list(_font_runs(text, bold))
+
+
+# Slips repeat the same labels, headings and scheme texts page after page: the per-character
+# font choice and the Arabic shaping of a string are pure, so each is worked out once.
+@lru_cache(maxsize=4096)
+def _font_runs(text: str, bold: bool) -> tuple[tuple[str, str], ...]:
     runs: list[tuple[str, str]] = []
     for char in text.translate(_BIDI_CONTROLS):
         font = runs[-1][0] if runs and char.isspace() else _font_for(char, bold)
@@ -251,7 +261,11 @@ def font_runs(text: str, bold: bool = False) -> list[tuple[str, str]]:
             runs[-1] = (font, runs[-1][1] + char)
         else:
             runs.append((font, char))
-    return runs
+    return tuple(runs)
+
+
+_reshape = lru_cache(maxsize=4096)(arabic_reshaper.reshape)
+_display = lru_cache(maxsize=4096)(get_display)
 
 
 def font_size(font: str, size: float) -> float:
@@ -278,7 +292,7 @@ def shape(text: str, base_dir: str | None = None) -> str:
     """Return ``text`` joined into Arabic contextual forms and put in display order."""
     if not has_rtl(text):
         return text
-    return get_display(arabic_reshaper.reshape(text), base_dir=base_dir)
+    return _display(_reshape(text), base_dir=base_dir)
 
 
 def _markup(text: str, bold: bool = False) -> str:
@@ -303,7 +317,7 @@ class BidiText(Flowable):
 
     def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
         """Break the reshaped logical text into lines that fit ``availWidth``."""
-        logical = arabic_reshaper.reshape(self.text)
+        logical = _reshape(self.text)
         lines: list[str] = []
         current = ""
         for word in logical.split():
@@ -329,7 +343,7 @@ class BidiText(Flowable):
         y = self.height - size * ARABIC_SCALE
         canvas.setFillColor(self.style.textColor)
         for line in self._lines:
-            visual = get_display(line, base_dir="R" if self.rtl else "L")
+            visual = _display(line, base_dir="R" if self.rtl else "L")
             x = self.width - self._width(visual) if right else 0
             for font, chunk in font_runs(visual, self.bold):
                 canvas.setFont(font, font_size(font, size))
@@ -501,25 +515,207 @@ def _draw_string(
     return width
 
 
+# --- QR code ----------------------------------------------------------------------------------
+# reportlab's encoder (``qrencoder.QRCode``) is pure Python and lays the whole symbol out and
+# scores it once per mask pattern, which took over half of a slip's rendering time. The symbol
+# below is the same one, module for module (tests compare them): reportlab's bit stream and
+# layout helpers, with the parts that never change for a version (function patterns, data
+# positions, generator polynomials, the modules each mask flips) computed once per process.
+_QR_LEVEL = qrencoder.QRErrorCorrectLevel.M
+_QR_QUIET = 2  # modules of white border inside the drawn size; the page margin adds the rest
+_QR_BITS = bytes.maketrans(b"\x00\x01", b"01")
+_QR_RUN = re.compile("0{5,}|1{5,}")
+_QR_DARK = re.compile("1+")
+#: reportlab scores this finder-like pattern in rows only (its column check never matches).
+_QR_FINDER = "10111010000"
+
+
+@dataclass(frozen=True)
+class _QRLayout:
+    """What every symbol of one version shares."""
+
+    #: Function patterns (finders, timing, alignment) with blank format information.
+    template: tuple[tuple[bool, ...], ...]
+    #: Data modules as (row, col), in the order the codeword bits fill them.
+    positions: tuple[tuple[int, int], ...]
+    #: Mask pattern 0 at each data position.
+    mask0: tuple[bool, ...]
+    #: Per mask pattern, the data modules where it differs from mask pattern 0, as one integer
+    #: per row and one per column (see ``_qr_bits``).
+    row_flips: tuple[tuple[int, ...], ...]
+    col_flips: tuple[tuple[int, ...], ...]
+
+
+def _qr_bits(lines: Iterable[Iterable[bool]]) -> list[int]:
+    """Return each line of modules as an integer, its first module the highest bit."""
+    return [int(bytes(line).translate(_QR_BITS), 2) for line in lines]
+
+
+@cache
+def _qr_layout(version: int) -> _QRLayout:
+    """Return the parts of a ``version`` symbol that do not depend on its data."""
+    code = qrencoder.QRCode(version, _QR_LEVEL)
+    code.dataCache = []  # no data: only the function patterns are wanted
+    code.makeImpl(True, 0)
+    positions = tuple((row, col) for col, row in code.dataPosIterator())
+    masks = [qrencoder.QRUtil.getMask(p) for p in range(8)]
+    mask0 = tuple(masks[0](row, col) for row, col in positions)
+    n = len(code.modules)
+    flips = [[[False] * n for _ in range(n)] for _ in masks]
+    for (row, col), m0 in zip(positions, mask0, strict=True):
+        for pattern, mask in enumerate(masks):
+            flips[pattern][row][col] = mask(row, col) != m0
+    return _QRLayout(
+        template=tuple(tuple(row) for row in code.modules),
+        positions=positions,
+        mask0=mask0,
+        row_flips=tuple(tuple(_qr_bits(f)) for f in flips),
+        col_flips=tuple(tuple(_qr_bits(zip(*f, strict=True))) for f in flips),
+    )
+
+
+@cache
+def _qr_generator_multiples(degree: int) -> tuple[tuple[int, ...], ...]:
+    """Return, for each byte value, its products with the Reed-Solomon generator's coefficients.
+
+    The generator polynomial is reportlab's (monic, so its first coefficient is left out).
+    """
+    exp, log = qrencoder.EXP_TABLE, qrencoder.LOG_TABLE
+    generator = qrencoder.QRUtil.getErrorCorrectPolynomial(degree).num[1:]
+    zero = (0,) * degree
+    return (zero, *(tuple(exp[(log[f] + log[g]) % 255] for g in generator) for f in range(1, 256)))
+
+
+def _qr_remainder(data: list[int], degree: int) -> list[int]:
+    """Return the ``degree`` error-correction codewords of ``data`` (GF(256) long division)."""
+    multiples = _qr_generator_multiples(degree)
+    remainder = [0] * degree
+    for byte in data:
+        factor = byte ^ remainder[0]
+        remainder = [r ^ m for r, m in zip([*remainder[1:], 0], multiples[factor], strict=True)]
+    return remainder
+
+
+def _qr_codewords(version: int, level: int, data_list: Sequence[Any]) -> list[int]:
+    """Return what reportlab's ``QRCode.createData`` returns: data and correction codewords."""
+    blocks = qrencoder.QRRSBlock.getRSBlocks(version, level)
+    buffer = qrencoder.QRBitBuffer()
+    for data in data_list:
+        data.write(buffer, version)
+    capacity = 8 * sum(block.dataCount for block in blocks)
+    if buffer.getLengthInBits() > capacity:
+        raise ValueError(f"QR code length overflow ({buffer.getLengthInBits()} > {capacity})")
+    if buffer.getLengthInBits() + 4 <= capacity:
+        buffer.put(0, 4)
+    while buffer.getLengthInBits() % 8:
+        buffer.putBit(False)
+    for pad in itertools.cycle((qrencoder.QRCode.PAD0, qrencoder.QRCode.PAD1)):
+        if buffer.getLengthInBits() >= capacity:
+            break
+        buffer.put(pad, 8)
+    offset = 0
+    data_blocks, ec_blocks = [], []
+    for block in blocks:
+        data_blocks.append(buffer.buffer[offset : offset + block.dataCount])
+        offset += block.dataCount
+        ec_blocks.append(_qr_remainder(data_blocks[-1], block.totalCount - block.dataCount))
+    # Interleaved: the first codeword of every block, then the second…, data before correction.
+    interleaved = itertools.chain(
+        itertools.zip_longest(*data_blocks), itertools.zip_longest(*ec_blocks)
+    )
+    return [word for words in interleaved for word in words if word is not None]
+
+
+def _qr_lost_points(modules: list[list[bool]]) -> int:
+    """Return reportlab's ``QRUtil.getLostPoint`` of ``modules``."""
+    return _qr_score(_qr_bits(modules), _qr_bits(zip(*modules, strict=True)), len(modules))
+
+
+def _qr_score(rows: list[int], cols: list[int], n: int) -> int:
+    """Return reportlab's lost points of a symbol given as row and column integers."""
+    form = f"0{n}b"
+    row_text = [format(v, form) for v in rows]
+    # Runs of five or more modules of one colour, in rows and columns: length - 2 each (one
+    # search over all lines; a run never crosses the line breaks).
+    lines = "\n".join(itertools.chain(row_text, (format(v, form) for v in cols)))
+    score = sum(len(run) - 2 for run in _QR_RUN.findall(lines))
+    # 2x2 blocks of one colour: 3 each.
+    inner = (1 << (n - 1)) - 1
+    for upper, lower in itertools.pairwise(rows):
+        same = ~(upper ^ lower)
+        score += 3 * (same & (same >> 1) & ~(upper ^ (upper >> 1)) & inner).bit_count()
+    # The finder-like pattern, 40 each (reportlab never tests a row's last start position).
+    score += 40 * sum(line[:-1].count(_QR_FINDER) for line in row_text)
+    dark = sum(v.bit_count() for v in rows)
+    return score + 10 * (abs(100 * dark // (n * n) - 50) // 5)
+
+
+class _QRCode(qrencoder.QRCode):
+    """reportlab's QR code, encoded and laid out with the per-version parts computed once."""
+
+    def make(self) -> None:
+        """Encode the data, choose the mask as reportlab does and lay the symbol out."""
+        if self.version is None:
+            self.version = self.calculate_version()
+        if self.dataCache is None:
+            self.dataCache = _qr_codewords(self.version, self.errorCorrectLevel, self.dataList)
+        layout = _qr_layout(self.version)
+        bits = [bool(byte & (0x80 >> i)) for byte in self.dataCache for i in range(8)]
+        base = [list(row) for row in layout.template]
+        # Bits beyond the codewords (remainder bits) are light before masking, as in reportlab.
+        for (row, col), bit, m0 in itertools.zip_longest(
+            layout.positions, bits, layout.mask0, fillvalue=False
+        ):
+            base[row][col] = bit ^ m0
+        # Each mask only flips data modules: score it as row and column integers XOR its flips.
+        n = len(base)
+        rows, cols = _qr_bits(base), _qr_bits(zip(*base, strict=True))
+        best, least, chosen = 0, -1, rows
+        for pattern in range(8):
+            masked = [v ^ f for v, f in zip(rows, layout.row_flips[pattern], strict=True)]
+            lost = _qr_score(
+                masked,
+                [v ^ f for v, f in zip(cols, layout.col_flips[pattern], strict=True)],
+                n,
+            )
+            if least < 0 or lost < least:  # the first pattern wins a tie
+                best, least, chosen = pattern, lost, masked
+        self.moduleCount = n
+        self.modules = [[c == "1" for c in format(v, f"0{n}b")] for v in chosen]
+        self.setupTypeInfo(False, best)
+        if self.version >= 7:
+            self.setupTypeNumber(False)
+
+
+@cache
+def _qr_grid(
+    x: float, y: float, size: float, count: int
+) -> tuple[list[str], list[str], list[str], str]:
+    """Return the PDF numbers of a QR grid: x of each column, y of each row, run widths, height.
+
+    They are what ``fp_str`` writes for ``path.rect`` (formatting them is most of drawing a
+    code), computed with the same arithmetic, once per position on the page.
+    """
+    box = size / (count + 2 * _QR_QUIET)
+    xs = [fp_str(x + (c + _QR_QUIET) * box) for c in range(count)]
+    ys = [fp_str(y + size - (r + _QR_QUIET + 1) * box) for r in range(count)]
+    widths = [fp_str(n * box) for n in range(count + 1)]
+    return xs, ys, widths, fp_str(box)
+
+
 def _draw_qr(canvas: Canvas, value: str, x: float, y: float, size: float) -> None:
-    """Draw a QR code of ``value`` as one filled path (far faster than the QR widget)."""
-    code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+    """Draw a QR code of ``value`` as one filled path of one rectangle per run of dark modules."""
+    code = _QRCode(None, _QR_LEVEL)
     code.addData(value)
     code.make()
-    count = code.getModuleCount()
-    quiet = 2  # modules of white border inside ``size``; the page margin adds the rest
-    box = size / (count + 2 * quiet)
-    path = canvas.beginPath()
-    for r, row in enumerate(code.modules):
-        c = 0
-        for dark, run in itertools.groupby(row):
-            n = len(list(run))
-            if dark:
-                path.rect(x + (c + quiet) * box, y + size - (r + quiet + 1) * box, n * box, box)
-            c += n
+    xs, ys, widths, box = _qr_grid(x, y, size, code.getModuleCount())
+    ops = ["n"]  # what PDFPathObject writes before its first operator
+    for r, row in enumerate(_qr_bits(code.modules)):
+        for run in _QR_DARK.finditer(format(row, f"0{len(xs)}b")):
+            ops.append(f"{xs[run.start()]} {ys[r]} {widths[run.end() - run.start()]} {box} re")
     canvas.saveState()
     canvas.setFillColor(colors.black)
-    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.drawPath(PDFPathObject(code=ops), stroke=0, fill=1)
     canvas.restoreState()
 
 

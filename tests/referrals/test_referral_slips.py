@@ -186,6 +186,35 @@ def test_unknown_page_size_is_refused():
         slips.render_slips([slip()], "Letter")
 
 
+QR_VALUES = [
+    URL,
+    "R123456786",
+    "12345678901234567890",  # numeric mode
+    "HTTPS://SW-MIS.EXAMPLE.ORG/V/K1.R123456786",  # alphanumeric mode
+    *(URL + "/" + "x" * n for n in (0, 9, 40, 80, 150, 250, 400)),  # versions 5 to 17
+]
+
+
+@pytest.mark.parametrize("value", QR_VALUES)
+def test_qr_code_is_reportlabs_module_for_module(value):
+    """The faster QR encoder lays out exactly the symbol reportlab's own encoder does."""
+    from reportlab.graphics.barcode import qrencoder
+
+    ours = slips._QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+    ours.addData(value)
+    ours.make()
+    theirs = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+    theirs.addData(value)
+    theirs.make()
+    assert ours.version == theirs.version
+    assert ours.dataCache == theirs.dataCache
+    assert ours.modules == theirs.modules
+    for pattern in range(8):  # the mask scores agree, not only the chosen mask
+        theirs.makeImpl(True, pattern)
+        expected = qrencoder.QRUtil.getLostPoint(theirs)
+        assert slips._qr_lost_points(theirs.modules) == expected
+
+
 @pytest.mark.parametrize("language", ["en", "ur"])
 def test_qr_and_barcode_decode(tmp_path, language):
     head = " ".join(URDU_HEAD) if language == "ur" else "Amina Bibi"
