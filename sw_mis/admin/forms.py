@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -16,28 +18,40 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from sw_mis.auth.models import ROLES
 from sw_mis.auth.passwords import MIN_PASSWORD_LENGTH
+from sw_mis.web.i18n import role_label
 
-ROLE_CHOICES = [SelectChoice(r, r.replace("_", " ").capitalize()) for r in ROLES]
-NO_OFFICE = SelectChoice("", "— none (admins and auditors only) —")
+
+def _role_choice(role: str) -> str:
+    label = role_label(role)
+    return label[:1].upper() + label[1:]
+
+
+#: Role names as the user list shows them (sw_mis.web.i18n), capitalised; lazy: defined at
+#: import, shown in the page's language.
+ROLE_CHOICES = [SelectChoice(r, LazyString(_role_choice, r)) for r in ROLES]
+NO_OFFICE = SelectChoice("", _l("— none (admins and auditors only) —"))
 
 
 def _password_fields() -> tuple[PasswordField, PasswordField]:
     return (
         PasswordField(
-            "Password",
+            _l("Password"),
             validators=[
                 DataRequired(),
                 Length(
                     min=MIN_PASSWORD_LENGTH,
                     max=200,
-                    message=f"Use at least {MIN_PASSWORD_LENGTH} characters (and at most 200).",
+                    message=_l(
+                        "Use at least %(num)d characters (and at most 200).",
+                        num=MIN_PASSWORD_LENGTH,
+                    ),
                 ),
             ],
             render_kw={"autocomplete": "new-password"},
         ),
         PasswordField(
-            "Repeat the password",
-            validators=[DataRequired(), EqualTo("password", message="The passwords differ.")],
+            _l("Repeat the password"),
+            validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))],
             render_kw={"autocomplete": "new-password"},
         ),
     )
@@ -46,11 +60,11 @@ def _password_fields() -> tuple[PasswordField, PasswordField]:
 class UserEditForm(FlaskForm):
     """Role, office and whether the account may sign in."""
 
-    full_name = StringField("Full name", validators=[Optional(), Length(max=120)])
-    role = SelectField("Role", choices=ROLE_CHOICES, validators=[DataRequired()])
-    office = SelectField("Office", choices=[NO_OFFICE], validate_choice=True)
-    active = BooleanField("Account active (may sign in)", default=True)
-    submit = SubmitField("Save")
+    full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=120)])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, validators=[DataRequired()])
+    office = SelectField(_l("Office"), choices=[NO_OFFICE], validate_choice=True)
+    active = BooleanField(_l("Account active (may sign in)"), default=True)
+    submit = SubmitField(_l("Save"))
 
     def set_offices(self, offices: list[tuple[str, str]]) -> None:
         """Offer ``(code, label)`` offices to choose from."""
@@ -61,38 +75,38 @@ class UserCreateForm(UserEditForm):
     """A new account: the edit fields plus username and first password."""
 
     username = StringField(
-        "Username",
+        _l("Username"),
         validators=[
             DataRequired(),
             Length(max=80),
-            Regexp(r"^[A-Za-z0-9._@-]+$", message="Use letters, digits and . _ @ - only."),
+            Regexp(r"^[A-Za-z0-9._@-]+$", message=_l("Use letters, digits and . _ @ - only.")),
         ],
         render_kw={"autocomplete": "off"},
     )
     password, confirm = _password_fields()
-    submit = SubmitField("Create user")
+    submit = SubmitField(_l("Create user"))
 
 
 class PasswordResetForm(FlaskForm):
     """A new password set by an admin."""
 
     password, confirm = _password_fields()
-    submit = SubmitField("Set password")
+    submit = SubmitField(_l("Set password"))
 
 
 class OfficeForm(FlaskForm):
     """An office's name, address, hours and the areas it covers."""
 
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    address = StringField("Address", validators=[Optional(), Length(max=300)])
-    hours = StringField("Opening hours", validators=[Optional(), Length(max=120)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=300)])
+    hours = StringField(_l("Opening hours"), validators=[Optional(), Length(max=120)])
     areas = SelectMultipleField(
-        "Covered areas",
+        _l("Covered areas"),
         choices=[],
         validate_choice=True,
-        description="Covering a province covers every district in it.",
+        description=_l("Covering a province covers every district in it."),
     )
-    submit = SubmitField("Save office")
+    submit = SubmitField(_l("Save office"))
 
     def set_areas(self, areas: list[tuple[str, str]]) -> None:
         """Offer ``(code, label)`` areas to choose from."""
@@ -103,15 +117,15 @@ class OfficeCreateForm(OfficeForm):
     """A new office: its permanent code and country, plus the editable fields."""
 
     code = StringField(
-        "Code",
+        _l("Code"),
         validators=[
             DataRequired(),
             Length(max=32),
-            Regexp(r"^[A-Za-z0-9_-]+$", message="Use letters, digits, _ and - only."),
+            Regexp(r"^[A-Za-z0-9_-]+$", message=_l("Use letters, digits, _ and - only.")),
         ],
     )
-    country = SelectField("Country", choices=[], validate_choice=True)
-    submit = SubmitField("Create office")
+    country = SelectField(_l("Country"), choices=[], validate_choice=True)
+    submit = SubmitField(_l("Create office"))
 
     def set_countries(self, countries: list[str]) -> None:
         """Offer the countries whose areas are loaded."""
@@ -121,8 +135,8 @@ class OfficeCreateForm(OfficeForm):
 class AreaLoadForm(FlaskForm):
     """Load (or refresh) a country's area list from its rule pack."""
 
-    country = SelectField("Country pack", choices=[], validate_choice=True)
-    submit = SubmitField("Load areas")
+    country = SelectField(_l("Country pack"), choices=[], validate_choice=True)
+    submit = SubmitField(_l("Load areas"))
 
     def set_countries(self, countries: list[str]) -> None:
         """Offer the countries of the loaded rule packs."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask import current_app, has_app_context
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -87,7 +88,7 @@ def change_user(
     """Change a user's role, office or active flag; role changes are security-logged."""
     if actor is not None and actor.id == user.id and (role != user.role or not active):
         # An admin locking themselves out leaves nobody to undo it.
-        raise UserError("role: you cannot change your own role or disable your own account")
+        raise UserError("role: " + _("you cannot change your own role or disable your own account"))
     changes = auth.update_user(
         session, user, role=role, office_code=office_code, active=active, full_name=full_name
     )
@@ -161,11 +162,11 @@ def import_country_areas(session: Session, country: str) -> tuple[int, int]:
     """Load ``country``'s area list from its rule pack into the areas table; audit it."""
     book = current_app.extensions.get("sw_mis.rulebook")
     if book is None or not hasattr(book, "areas"):
-        raise UserError("country: no rule book with area lists is loaded")
+        raise UserError("country: " + _("no rule book with area lists is loaded"))
     try:
         areas: Iterable[object] = book.areas(country.lower()) or []
     except (KeyError, LookupError) as exc:
-        raise UserError(f"country: no area list for {country}") from exc
+        raise UserError("country: " + _("no area list for %(country)s", country=country)) from exc
     added, updated = load_areas(session, country, areas)
     record_event(
         session,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
@@ -79,7 +81,7 @@ def user_new():  # type: ignore[no-untyped-def]
         except services.UserError as exc:
             _show_error(form, exc)
         else:
-            flash(f"User {user.username} created.", "success")
+            flash(_("User %(name)s created.", name=user.username), "success")
             return redirect(url_for("admin.users"))
     return _render("admin/user_form.html", form, user=None)
 
@@ -111,7 +113,15 @@ def user_edit(user_id: int):  # type: ignore[no-untyped-def]
         except services.UserError as exc:
             _show_error(form, exc)
         else:
-            flash(f"User {user.username} saved ({len(changes)} change(s)).", "success")
+            flash(
+                ngettext(
+                    "User %(name)s saved (%(num)d change).",
+                    "User %(name)s saved (%(num)d changes).",
+                    len(changes),
+                    name=user.username,
+                ),
+                "success",
+            )
             return redirect(url_for("admin.users"))
     return _render(
         "admin/user_form.html", form, user=user, password_form=PasswordResetForm(formdata=None)
@@ -131,7 +141,10 @@ def user_password(user_id: int):  # type: ignore[no-untyped-def]
         except services.UserError as exc:
             _show_error(password_form, exc)
         else:
-            flash(f"Password of {user.username} changed; their sessions were ended.", "success")
+            flash(
+                _("Password of %(name)s changed; their sessions were ended.", name=user.username),
+                "success",
+            )
             return redirect(url_for("admin.user_edit", user_id=user.id))
     form = UserEditForm(obj=user, data={"office": user.office.code if user.office else ""})
     form.set_offices(services.office_choices(db))
@@ -169,7 +182,7 @@ def office_new():  # type: ignore[no-untyped-def]
         except services.UserError as exc:
             _show_error(form, exc)
         else:
-            flash(f"Office {office.code} created.", "success")
+            flash(_("Office %(code)s created.", code=office.code), "success")
             return redirect(url_for("admin.offices"))
     return _render("admin/office_form.html", form, office=None)
 
@@ -198,7 +211,7 @@ def office_edit(office_id: int):  # type: ignore[no-untyped-def]
         except services.UserError as exc:
             _show_error(form, exc)
         else:
-            flash(f"Office {office.code} saved.", "success")
+            flash(_("Office %(code)s saved.", code=office.code), "success")
             return redirect(url_for("admin.offices"))
     return _render("admin/office_form.html", form, office=office)
 
@@ -235,7 +248,15 @@ def areas_load():  # type: ignore[no-untyped-def]
         except services.UserError as exc:
             _show_error(form, exc)
         else:
-            flash(f"{form.country.data}: {added} area(s) added, {updated} updated.", "success")
+            flash(
+                _(
+                    "%(country)s: %(added)d area(s) added, %(updated)d updated.",
+                    country=form.country.data,
+                    added=added,
+                    updated=updated,
+                ),
+                "success",
+            )
             return redirect(url_for("admin.areas", country=form.country.data))
     counts = services.area_counts(db)
     return render_template(

@@ -27,8 +27,10 @@ def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
                 path = prefix or "_schema"
             for p, msgs in flatten_errors(value, path).items():
                 flat.setdefault(p, []).extend(msgs)
-    elif isinstance(errors, list) and all(isinstance(e, str) for e in errors):
-        flat[prefix or "_schema"] = list(errors)
+    elif isinstance(errors, list) and not any(isinstance(e, dict | list) for e in errors):
+        # Messages: text, or lazy text (schema messages defined at import), made text here so
+        # the body is plain JSON in the request's language.
+        flat[prefix or "_schema"] = [str(e) for e in errors]
     elif isinstance(errors, list):
         for i, item in enumerate(errors):
             flat.update(flatten_errors(item, f"{prefix}.{i}" if prefix else str(i)))
@@ -52,7 +54,7 @@ class SwMisApi(Api):
                 flat.update(flatten_errors(location_errors))
             body: dict[str, Any] = {"errors": flat}
         else:
-            body = {"errors": {"_request": [error.description or error.name]}}
+            body = {"errors": {"_request": [str(error.description or error.name)]}}
         response = jsonify(body)
         response.status_code = error.code or 500
         for key, value in error.get_headers():

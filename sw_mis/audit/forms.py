@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
@@ -14,18 +16,18 @@ class AuditSearchForm(FlaskForm):
         # A read-only search by GET: there is no state to protect, so no CSRF token.
         csrf = False
 
-    username = StringField("User", validators=[Optional(), Length(max=80)])
+    username = StringField(_l("User"), validators=[Optional(), Length(max=80)])
     action = StringField(
-        "Action",
+        _l("Action"),
         validators=[Optional(), Length(max=60)],
-        description="e.g. household.view, or household.* for every household action",
+        description=_l("e.g. household.view, or household.* for every household action"),
     )
-    object_ref = StringField("Record reference", validators=[Optional(), Length(max=80)])
-    since = DateField("From", validators=[Optional()])
-    until = DateField("To", validators=[Optional()])
-    page = IntegerField("Page", default=1, validators=[Optional(), NumberRange(min=1)])
+    object_ref = StringField(_l("Record reference"), validators=[Optional(), Length(max=80)])
+    since = DateField(_l("From"), validators=[Optional()])
+    until = DateField(_l("To"), validators=[Optional()])
+    page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1)])
 
     def validate_until(self, field: DateField) -> None:
         """Refuse a date range that ends before it starts."""
         if field.data and self.since.data and field.data < self.since.data:
-            raise ValidationError("The end date is before the start date.")
+            raise ValidationError(_("The end date is before the start date."))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
 
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps response times alike, so timing
@@ -29,5 +30,5 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 def password_problem(password: str) -> str | None:
     """Return why ``password`` is not acceptable, or None."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Password must be at least {MIN_PASSWORD_LENGTH} characters long."
+        return _("Password must be at least %(num)d characters long.", num=MIN_PASSWORD_LENGTH)
     return None

@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 
+from flask_babel import gettext as _
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -33,21 +34,21 @@ def create_user(
     """Create a user with a hashed password; the office is required for office-bound roles."""
     username = username.strip()
     if not username:
-        raise UserError("username: must not be empty")
+        raise UserError("username: " + _("must not be empty"))
     if role not in ROLES:
-        raise UserError(f"role: must be one of {', '.join(ROLES)}")
+        raise UserError("role: " + _("must be one of %(roles)s", roles=", ".join(ROLES)))
     problem = password_problem(password)
     if problem:
         raise UserError(f"password: {problem}")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise UserError(f"username: {username!r} is already taken")
+        raise UserError("username: " + _("%(name)s is already taken", name=repr(username)))
     office = None
     if office_code:
         office = session.scalar(select(Office).where(Office.code == office_code))
         if office is None:
-            raise UserError(f"office: no office with code {office_code!r}")
+            raise UserError("office: " + _("no office with code %(code)s", code=repr(office_code)))
     elif role not in ("admin", "auditor"):
-        raise UserError(f"office: a {role} must belong to an office")
+        raise UserError("office: " + _("a %(role)s must belong to an office", role=role))
     user = User(
         username=username,
         password_hash=hash_password(password),
@@ -248,7 +249,7 @@ def _office_by_code(session: Session, office_code: str | None) -> Office | None:
         return None
     office = session.scalar(select(Office).where(Office.code == office_code))
     if office is None:
-        raise UserError(f"office: no office with code {office_code!r}")
+        raise UserError("office: " + _("no office with code %(code)s", code=repr(office_code)))
     return office
 
 
@@ -263,10 +264,10 @@ def update_user(
 ) -> dict[str, tuple[object, object]]:
     """Change a user's role, office and active flag; return ``{field: (old, new)}``."""
     if role not in ROLES:
-        raise UserError(f"role: must be one of {', '.join(ROLES)}")
+        raise UserError("role: " + _("must be one of %(roles)s", roles=", ".join(ROLES)))
     office = _office_by_code(session, office_code)
     if office is None and role not in ("admin", "auditor"):
-        raise UserError(f"office: a {role} must belong to an office")
+        raise UserError("office: " + _("a %(role)s must belong to an office", role=role))
     changes: dict[str, tuple[object, object]] = {}
     old_office = user.office.code if user.office else None
     new_office = office.code if office else None
@@ -312,9 +313,11 @@ def create_office(
     """Create an office covering ``area_codes`` (codes of areas of the same country)."""
     code = code.strip().upper()
     if not code:
-        raise UserError("code: must not be empty")
+        raise UserError("code: " + _("must not be empty"))
     if session.scalar(select(Office.id).where(Office.code == code)) is not None:
-        raise UserError(f"code: an office with code {code!r} already exists")
+        raise UserError(
+            "code: " + _("an office with code %(code)s already exists", code=repr(code))
+        )
     office = Office(
         code=code, name=name.strip(), country=country.upper(), address=address, hours=hours
     )
@@ -357,10 +360,17 @@ def _set_office_areas(
         )
         missing = [c for c in wanted if c not in found]
         if missing:
-            raise UserError(f"areas: unknown area codes {', '.join(missing)}")
+            raise UserError("areas: " + _("unknown area codes %(codes)s", codes=", ".join(missing)))
         foreign = [c for c in wanted if found[c] != office.country]
         if foreign:
-            raise UserError(f"areas: not in {office.country}: {', '.join(foreign)}")
+            raise UserError(
+                "areas: "
+                + _(
+                    "not in %(country)s: %(codes)s",
+                    country=office.country,
+                    codes=", ".join(foreign),
+                )
+            )
     keep = [a for a in office.areas if a.area_code in wanted]
     have = {a.area_code for a in keep}
     office.areas = keep + [OfficeArea(area_code=c) for c in wanted if c not in have]
@@ -385,7 +395,7 @@ def load_areas(session: Session, country: str, areas: Iterable[object]) -> tuple
     for item in areas:
         code = str(_area_field(item, "code") or "").strip()
         if not code:
-            raise UserError("areas: an area has no code")
+            raise UserError("areas: " + _("an area has no code"))
         parent = _area_field(item, "parent", "parent_code")
         items.append(
             (
@@ -401,7 +411,9 @@ def load_areas(session: Session, country: str, areas: Iterable[object]) -> tuple
     added = updated = 0
     for code, name, level, parent in items:
         if parent and parent not in known:
-            raise UserError(f"areas: {code} names unknown parent {parent}")
+            raise UserError(
+                "areas: " + _("%(code)s names unknown parent %(parent)s", code=code, parent=parent)
+            )
         area = existing.get(code)
         if area is None:
             session.add(

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     ColumnElement,
     Date,
@@ -46,10 +48,22 @@ DASHBOARD_ROLES = ("supervisor", "programme_officer", "auditor", "admin")
 OUTCOMES = ("eligible", "not_eligible", "undetermined")
 #: Duplicate handling read from the audit trail: (key, column heading).
 DUPLICATE_KINDS = (
-    ("merge", "Merged"),
-    ("national_id_override", "National ID override"),
-    ("not_a_duplicate", "Confirmed not a duplicate"),
+    ("merge", _l("Merged")),
+    ("national_id_override", _l("National ID override")),
+    ("not_a_duplicate", _l("Confirmed not a duplicate")),
 )
+#: Screening outcomes and referral statuses as series names (a table heading capitalises them).
+VALUE_LABELS = {
+    "eligible": _l("eligible"),
+    "not_eligible": _l("not eligible"),
+    "undetermined": _l("undetermined"),
+    "issued": _l("issued"),
+    "received": _l("received"),
+    "enrolled": _l("enrolled"),
+    "rejected": _l("rejected"),
+    "expired": _l("expired"),
+    "cancelled": _l("cancelled"),
+}
 MISSING_FACTS_PER_SCHEME = 10
 #: Above this many areas a stacked chart's colours would repeat; draw one series instead.
 MAX_SERIES = 8
@@ -71,7 +85,12 @@ class Filters:
 
 @dataclass(frozen=True)
 class Figure:
-    """One computed figure: a table (also its CSV) and the chart drawn from it."""
+    """One computed figure: a table (also its CSV) and the chart drawn from it.
+
+    Titles, headings, series, notes and the rows' own words ("Total", "All areas", "(no
+    area)") are plain ``str`` in the current language (English outside a request); names and
+    counts are data, never translated.
+    """
 
     name: str
     title: str
@@ -160,11 +179,12 @@ def _counts_scope(session: Session, user: Any, filters: Filters) -> list[ColumnE
 
 def _area_names(session: Session, codes: set[str | None]) -> dict[str | None, str]:
     known = {c for c in codes if c}
-    names: dict[str | None, str] = {None: "(no area)"}
+    no_area = _("(no area)")
+    names: dict[str | None, str] = {None: no_area}
     if known:
         stmt = select(Area.code, Area.name).where(Area.code.in_(known))
         names.update({code: name for code, name in session.execute(stmt)})
-    return {c: names.get(c, c or "(no area)") for c in codes}
+    return {c: names.get(c, c or no_area) for c in codes}
 
 
 def _weeks(found: set[dt.date]) -> list[dt.date]:
@@ -216,23 +236,24 @@ def registrations(
     table = _pivot(counts, weeks, areas)
     rows = [[w.isoformat(), *r, sum(r)] for w, r in zip(weeks, table, strict=True)]
     if rows:
-        rows.append(["Total", *(sum(c) for c in zip(*table, strict=True)), sum(map(sum, table))])
+        rows.append([_("Total"), *(sum(c) for c in zip(*table, strict=True)), sum(map(sum, table))])
     stacked = 0 < len(areas) <= MAX_SERIES
     chart = Chart(
         labels=[w.isoformat() for w in weeks],
-        series=[names[a] for a in areas] if stacked else ["Households"],
+        series=[names[a] for a in areas] if stacked else [_("Households")],
         values=chart_values(table if stacked else [[sum(r)] for r in table]),
         orientation="columns",
-        title="Households registered per week",
+        title=_("Households registered per week"),
     )
-    level = "district" if filters.admin1 else "province"
     return Figure(
         "registrations",
-        "Households registered per week",
-        ["Week starting (Monday, UTC)", *(names[a] for a in areas), "Total"],
+        _("Households registered per week"),
+        [_("Week starting (Monday, UTC)"), *(names[a] for a in areas), _("Total")],
         rows,
         chart,
-        note=f"One column per {level}; every household registered, whatever its status now.",
+        note=_("One column per district; every household registered, whatever its status now.")
+        if filters.admin1
+        else _("One column per province; every household registered, whatever its status now."),
         numeric=set(range(1, len(areas) + 2)),
     )
 
@@ -266,22 +287,25 @@ def duplicates(
     table = _pivot(counts, weeks, kinds)
     rows = [[w.isoformat(), *r, sum(r)] for w, r in zip(weeks, table, strict=True)]
     if rows:
-        rows.append(["Total", *(sum(c) for c in zip(*table, strict=True)), sum(map(sum, table))])
+        rows.append([_("Total"), *(sum(c) for c in zip(*table, strict=True)), sum(map(sum, table))])
+    labels = [str(label) for _key, label in DUPLICATE_KINDS]
     chart = Chart(
         labels=[w.isoformat() for w in weeks],
-        series=[label for _, label in DUPLICATE_KINDS],
+        series=labels,
         values=chart_values(table),
         orientation="columns",
-        title="Duplicates found per week",
+        title=_("Duplicates found per week"),
     )
     return Figure(
         "duplicates",
-        "Duplicates found per week",
-        ["Week starting (Monday, UTC)", *(label for _, label in DUPLICATE_KINDS), "Total"],
+        _("Duplicates found per week"),
+        [_("Week starting (Monday, UTC)"), *labels, _("Total")],
         rows,
         chart,
-        note="From the audit trail: households merged, national IDs registered twice on a "
-        "supervisor's override, and likely duplicates a clerk confirmed were different.",
+        note=_(
+            "From the audit trail: households merged, national IDs registered twice on a "
+            "supervisor's override, and likely duplicates a clerk confirmed were different."
+        ),
         numeric=set(range(1, len(kinds) + 2)),
     )
 
@@ -297,7 +321,7 @@ def _scheme_pivot(
 ) -> Figure:
     schemes = sorted({s for s, _ in counts}, key=lambda s: (_scheme_label(scheme_names, s), s))
     table = _pivot(counts, schemes, columns)
-    labels = [c.replace("_", " ") for c in columns]
+    labels = [str(VALUE_LABELS.get(c, c.replace("_", " "))) for c in columns]
     rows = [
         [s, _scheme_label(scheme_names, s), *r, sum(r)] for s, r in zip(schemes, table, strict=True)
     ]
@@ -310,12 +334,17 @@ def _scheme_pivot(
     return Figure(
         name,
         title,
-        ["Scheme ID", "Scheme", *(label.capitalize() for label in labels), "Total"],
+        [_("Scheme ID"), _("Scheme"), *(_capitalize(label) for label in labels), _("Total")],
         rows,
         chart,
         note=note,
         numeric=set(range(2, len(columns) + 3)),
     )
+
+
+def _capitalize(text: str) -> str:
+    # Only the first letter: str.capitalize() would lower the rest ("ID", names).
+    return text[:1].upper() + text[1:]
 
 
 def screenings(
@@ -332,11 +361,11 @@ def screenings(
     outcomes = list(OUTCOMES) + sorted({o for _, o in counts} - set(OUTCOMES))
     return _scheme_pivot(
         "screenings",
-        "Screenings per scheme and outcome",
+        _("Screenings per scheme and outcome"),
         counts,
         outcomes,
         scheme_names,
-        "Screenings a clerk acted on (stored determinations), by the day they were made.",
+        _("Screenings a clerk acted on (stored determinations), by the day they were made."),
     )
 
 
@@ -358,11 +387,11 @@ def referrals(
     statuses = list(STATUSES) + sorted({st for _, st in counts} - set(STATUSES))
     return _scheme_pivot(
         "referrals",
-        "Referrals per scheme and status",
+        _("Referrals per scheme and status"),
         counts,
         statuses,
         scheme_names,
-        "Referrals by the day they were issued, in their status today.",
+        _("Referrals by the day they were issued, in their status today."),
     )
 
 
@@ -398,9 +427,14 @@ def _latest_counts(session: Session) -> ColumnElement[bool]:
 def _as_of_note(session: Session) -> str:
     dates = sorted({run.as_of for run in latest_runs(session).values()})
     if not dates:
-        return "No registry-wide screening has finished yet (run `sw-mis screen-all`)."
-    span = dates[0].isoformat() if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
-    return f"Latest registry-wide screening as of {span}"
+        return _("No registry-wide screening has finished yet (run `sw-mis screen-all`).")
+    if len(dates) == 1:
+        return _("Latest registry-wide screening as of %(date)s", date=dates[0].isoformat())
+    return _(
+        "Latest registry-wide screening as of %(first)s to %(last)s",
+        first=dates[0].isoformat(),
+        last=dates[-1].isoformat(),
+    )
 
 
 def undetermined(
@@ -433,21 +467,24 @@ def undetermined(
         counts[(scheme_id, "stored")] = n
     schemes = sorted({s for s, _ in counts}, key=lambda s: (_scheme_label(scheme_names, s), s))
     table = _pivot(counts, schemes, ["registry", "stored"])
-    series = ["Households (registry-wide)", "Screenings at the counter"]
+    series = [_("Households (registry-wide)"), _("Screenings at the counter")]
     return Figure(
         "undetermined",
-        "Undetermined cases per scheme",
-        ["Scheme ID", "Scheme", *series],
+        _("Undetermined cases per scheme"),
+        [_("Scheme ID"), _("Scheme"), *series],
         [[s, _scheme_label(scheme_names, s), *r] for s, r in zip(schemes, table, strict=True)],
         Chart(
             labels=[_scheme_label(scheme_names, s) for s in schemes],
             series=series,
             values=chart_values(table),
             mode="grouped",
-            title="Undetermined cases per scheme",
+            title=_("Undetermined cases per scheme"),
         ),
-        note=f"{_as_of_note(session)} (the date range does not apply to it); counter "
-        "screenings by the day they were made.",
+        note=_(
+            "%(as_of)s (the date range does not apply to it); counter screenings by the day "
+            "they were made.",
+            as_of=_as_of_note(session),
+        ),
         numeric={2, 3},
     )
 
@@ -491,17 +528,20 @@ def missing_facts(
     ranked = sorted(rows, key=lambda r: -r[3])[:15]
     return Figure(
         "missing_facts",
-        "Facts most often missing",
-        ["Scheme ID", "Scheme", "Missing fact", "Undetermined screenings"],
+        _("Facts most often missing"),
+        [_("Scheme ID"), _("Scheme"), _("Missing fact"), _("Undetermined screenings")],
         rows,
         Chart(
             labels=[f"{r[1]}: {r[2]}" for r in ranked],
-            series=["Undetermined screenings"],
+            series=[_("Undetermined screenings")],
             values=chart_values([[r[3]] for r in ranked]),
-            title="Facts most often missing",
+            title=_("Facts most often missing"),
         ),
-        note=f"The {MISSING_FACTS_PER_SCHEME} facts most often missing per scheme from "
-        "undetermined counter screenings; the chart shows the 15 most frequent overall.",
+        note=_(
+            "The %(num)d facts most often missing per scheme from undetermined counter "
+            "screenings; the chart shows the 15 most frequent overall.",
+            num=MISSING_FACTS_PER_SCHEME,
+        ),
         numeric={3},
     )
 
@@ -535,6 +575,7 @@ def coverage(
     names = _area_names(session, {a for _, a in keys})
     schemes = sorted({s for s, _ in keys}, key=lambda s: (_scheme_label(scheme_names, s), s))
     rows, totals = [], []
+    all_areas = _("All areas")
     for scheme_id in schemes:
         label = _scheme_label(scheme_names, scheme_id)
         areas = sorted((a for s, a in keys if s == scheme_id), key=lambda a: (names[a], a or ""))
@@ -543,23 +584,41 @@ def coverage(
             el, en = eligible.get((scheme_id, a), 0), enrolled.get((scheme_id, a), 0)
             el_total, en_total = el_total + el, en_total + en
             rows.append([scheme_id, label, names[a], el, en, _ratio(en, el)])
-        rows.append([scheme_id, label, "All areas", el_total, en_total, _ratio(en_total, el_total)])
+        rows.append([scheme_id, label, all_areas, el_total, en_total, _ratio(en_total, el_total)])
         totals.append([el_total, en_total])
-    level = "district" if filters.admin1 else "province"
+    note = (
+        _(
+            "%(as_of)s, per district; enrolled = active enrolments of active households today. "
+            "The date range does not apply.",
+            as_of=_as_of_note(session),
+        )
+        if filters.admin1
+        else _(
+            "%(as_of)s, per province; enrolled = active enrolments of active households today. "
+            "The date range does not apply.",
+            as_of=_as_of_note(session),
+        )
+    )
     return Figure(
         "coverage",
-        "Coverage: eligible and enrolled households",
-        ["Scheme ID", "Scheme", "Area", "Eligible", "Enrolled", "Enrolled per eligible (%)"],
+        _("Coverage: eligible and enrolled households"),
+        [
+            _("Scheme ID"),
+            _("Scheme"),
+            _("Area"),
+            _("Eligible"),
+            _("Enrolled"),
+            _("Enrolled per eligible (%)"),
+        ],
         rows,
         Chart(
             labels=[_scheme_label(scheme_names, s) for s in schemes],
-            series=["Eligible", "Enrolled"],
+            series=[_("Eligible"), _("Enrolled")],
             values=chart_values(totals),
             mode="grouped",
-            title="Eligible and enrolled households per scheme",
+            title=_("Eligible and enrolled households per scheme"),
         ),
-        note=f"{_as_of_note(session)}, per {level}; enrolled = active enrolments of active "
-        "households today. The date range does not apply.",
+        note=note,
         numeric={3, 4, 5},
     )
 
@@ -584,13 +643,14 @@ FIGURES: dict[str, FigureFn] = {
 }
 
 #: Dashboards (one page each, each within 2 s at a million households): name → title, figures.
-DASHBOARDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "registry": ("Registrations and duplicates", ("registrations", "duplicates")),
+#: Titles are lazy (defined at import): they take the page's language when shown.
+DASHBOARDS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "registry": (_l("Registrations and duplicates"), ("registrations", "duplicates")),
     "screening": (
-        "Screenings and referrals",
+        _l("Screenings and referrals"),
         ("screenings", "referrals", "undetermined", "missing_facts"),
     ),
-    "coverage": ("Coverage", ("coverage",)),
+    "coverage": (_l("Coverage"), ("coverage",)),
 }
 
 

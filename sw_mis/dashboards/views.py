@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from sw_mis.audit.services import record_event
@@ -13,6 +14,7 @@ from sw_mis.dashboards.services import DASHBOARD_ROLES, DASHBOARDS, FIGURES, Fil
 from sw_mis.dashboards.svg import render
 from sw_mis.db import get_session
 from sw_mis.eligibility.service import rulebook
+from sw_mis.web.i18n import localized
 
 bp = Blueprint("dashboards", __name__, url_prefix="/dashboards")
 
@@ -20,14 +22,17 @@ bp = Blueprint("dashboards", __name__, url_prefix="/dashboards")
 def _filters() -> tuple[DashboardFilterForm, Filters | None]:
     """Read the filters from the query string; None when they do not validate."""
     form = DashboardFilterForm(request.args)
-    form.admin1.choices = [("", "All"), *services.available_admin1(get_session(), current_user)]
+    form.admin1.choices = [("", _("All")), *services.available_admin1(get_session(), current_user)]
     if request.args and not form.validate():
         return form, None
     return form, Filters(form.date_from.data, form.date_to.data, form.admin1.data or None)
 
 
 def _scheme_names() -> dict[str, str]:
-    return {sid: scheme.name for sid, scheme in rulebook().schemes.items()}
+    # In the page's language where the rule file names the scheme in it (docs/languages.md).
+    return {
+        sid: localized(scheme.name_i18n, scheme.name) for sid, scheme in rulebook().schemes.items()
+    }
 
 
 @bp.get("/", defaults={"name": "registry"})
@@ -62,9 +67,9 @@ def figure_csv(figure: str) -> object:
     """Send one figure's table as CSV (audited)."""
     if figure not in FIGURES:
         abort(404)
-    _, filters = _filters()
+    filters = _filters()[1]
     if filters is None:
-        abort(422, "Check the dates and the province of the dashboard filters.")
+        abort(422, _("Check the dates and the province of the dashboard filters."))
     session = get_session()
     result = FIGURES[figure](session, current_user, filters, _scheme_names())
     record_event(

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
@@ -20,7 +21,8 @@ from sw_mis.exports.views import list_response
 
 blp = Blueprint("api_exports", __name__, description="Beneficiary lists")
 
-AREA_CODE = validate.Regexp(r"^[A-Za-z0-9._-]{1,32}$", error="Not an area code.")
+#: Lazy (built at import): the API's error handler turns it into text in the user's language.
+AREA_CODE = validate.Regexp(r"^[A-Za-z0-9._-]{1,32}$", error=_l("Not an area code."))
 
 
 class BeneficiaryQuerySchema(Schema):

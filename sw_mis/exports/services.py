@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, and_, distinct, func, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -28,6 +29,7 @@ from sw_mis.exports.writers import Column, group_households
 from sw_mis.registry.fields import HOUSEHOLD_FIELDS, MEMBER_FIELDS
 from sw_mis.registry.models import Household, Member
 from sw_mis.registry.visibility import visible_clause
+from sw_mis.web.i18n import localized
 
 #: Who may produce beneficiary lists (docs/security.md): the programme side, not the counter.
 EXPORT_ROLES = ("supervisor", "programme_officer", "data_manager", "admin")
@@ -101,12 +103,21 @@ def list_spec(
     """Check and return a list's parameters; raise ExportError when none can be made."""
     scheme = book.schemes.get(scheme_id)
     if scheme is None:
-        raise ExportError(f"No scheme {scheme_id!r} is loaded.", 404, "scheme_id")
+        raise ExportError(
+            _("No scheme %(scheme)s is loaded.", scheme=repr(scheme_id)), 404, "scheme_id"
+        )
     if outcome not in OUTCOMES:
-        raise ExportError(f"Must be one of {', '.join(OUTCOMES)}.", field="outcome")
+        raise ExportError(
+            _("Must be one of %(choices)s.", choices=", ".join(OUTCOMES)), field="outcome"
+        )
     if scheme.parameters_on(as_of) is None:
         raise ExportError(
-            f"Scheme {scheme_id} is not in force on {as_of.isoformat()}.", field="as_of"
+            _(
+                "Scheme %(scheme)s is not in force on %(date)s.",
+                scheme=scheme_id,
+                date=as_of.isoformat(),
+            ),
+            field="as_of",
         )
     return ListSpec(
         scheme, as_of, outcome, (admin1 or "").strip() or None, (admin2 or "").strip() or None
@@ -119,35 +130,39 @@ def shows_identifiers(user: Any) -> bool:
 
 
 def columns(spec: ListSpec, user: Any) -> list[Column]:
-    """Return the columns of ``spec``'s list as ``user`` may see them, in order."""
+    """Return the columns of ``spec``'s list as ``user`` may see them, in order.
+
+    Headings are in the current language (English outside a request: the CLI, jobs); fact
+    labels are translated as the household page translates them (registry.presenters).
+    """
     cols = [
-        Column("household", "Household"),
-        Column("country", "Country"),
-        Column("admin1", "Province code"),
-        Column("admin1_name", "Province"),
-        Column("admin2", "District code"),
-        Column("admin2_name", "District"),
-        Column("admin3", "Sub-district code"),
-        Column("admin3_name", "Sub-district"),
-        Column("locality", "Locality"),
-        Column("head_name", "Head of household"),
+        Column("household", _("Household")),
+        Column("country", _("Country")),
+        Column("admin1", _("Province code")),
+        Column("admin1_name", _("Province")),
+        Column("admin2", _("District code")),
+        Column("admin2_name", _("District")),
+        Column("admin3", _("Sub-district code")),
+        Column("admin3_name", _("Sub-district")),
+        Column("locality", _("Locality")),
+        Column("head_name", _("Head of household")),
     ]
     # Identifier facts are declared once (FactField.identifier): a new one is withheld as well.
     cols += [
-        Column(f"head_{f.name}", f"Head's {f.label}", identifier=True)
+        Column(f"head_{f.name}", _("Head's %(fact)s", fact=_(f.label)), identifier=True)
         for f in MEMBER_FIELDS
         if f.identifier
     ]
-    cols += [Column(f.name, f.label, identifier=True) for f in HOUSEHOLD_FIELDS if f.identifier]
+    cols += [Column(f.name, _(f.label), identifier=True) for f in HOUSEHOLD_FIELDS if f.identifier]
     if spec.member_level:
         cols += [
-            Column("member_id", "Member id", kind="int"),
-            Column("member_name", "Beneficiary"),
-            Column("sex", "Sex"),
-            Column("date_of_birth", "Date of birth", kind="date"),
-            Column("relationship_to_head", "Relationship to head"),
+            Column("member_id", _("Member id"), kind="int"),
+            Column("member_name", _("Beneficiary")),
+            Column("sex", _("Sex")),
+            Column("date_of_birth", _("Date of birth"), kind="date"),
+            Column("relationship_to_head", _("Relationship to head")),
         ]
-        cols += [Column(f.name, f.label, identifier=True) for f in MEMBER_FIELDS if f.identifier]
+        cols += [Column(f.name, _(f.label), identifier=True) for f in MEMBER_FIELDS if f.identifier]
     if not shows_identifiers(user):
         cols = [c for c in cols if not c.identifier]
     return cols
@@ -439,38 +454,77 @@ class Heading:
 
 
 def heading(conn_or_session: Session | Connection, spec: ListSpec, user: Any, fmt: str) -> Heading:
-    """Return the file name and titles of ``spec``'s list in format ``fmt``."""
-    _, conn, _ = _session_and_conn(conn_or_session)
+    """Return the file name and titles of ``spec``'s list in format ``fmt``.
+
+    The texts are in the current language (English outside a request: the CLI, jobs); the file
+    name stays in plain ASCII, the same whatever the language.
+    """
+    conn = _session_and_conn(conn_or_session)[1]
     codes = [c for c in (spec.admin1, spec.admin2) if c]
     names = (
         dict(conn.execute(select(areas.c.code, areas.c.name).where(areas.c.code.in_(codes))).all())
         if codes
         else {}
     )
-    area = " / ".join(names.get(c, c) for c in codes) or "All areas"
-    if not isinstance(user, SystemUser) and not codes:
-        area += " you may see"
-    what = "Eligible beneficiaries" if spec.outcome == "eligible" else "Undetermined — to follow up"
+    if codes:
+        area = " / ".join(names.get(c, c) for c in codes)
+    elif isinstance(user, SystemUser):
+        area = _("All areas")
+    else:
+        area = _("All areas you may see")
+    if spec.outcome == "eligible":
+        what, what_title = _("Eligible beneficiaries"), _("eligible beneficiaries")
+    else:
+        what, what_title = _("Undetermined — to follow up"), _("undetermined — to follow up")
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     by = getattr(user, "username", "")
+    scheme = localized(spec.scheme.name_i18n, spec.scheme.name)
     # Area codes come from the request: keep the file name to plain characters.
     stem = re.sub(
         r"[^A-Za-z0-9._-]",
         "_",
         "-".join([spec.scheme.id, spec.outcome, spec.as_of.isoformat(), *codes]),
     )
+    as_of = spec.as_of.isoformat()
     about = [
-        ("Scheme", f"{spec.scheme.name} ({spec.scheme.id})"),
-        ("List", what),
-        ("As of", spec.as_of.isoformat()),
-        ("Area", area),
-        ("Generated", f"{now} by {by}"),
+        (_("Scheme"), f"{scheme} ({spec.scheme.id})"),
+        (_("List"), what),
+        (_("As of"), as_of),
+        (_("Area"), area),
+        (_("Generated"), _("%(date)s by %(name)s", date=now, name=by)),
     ]
-    subtitle = (
-        f"Scheme {spec.scheme.id} · {what} · as of {spec.as_of.isoformat()} · "
-        f"{area} · generated {now} by {by}"
+    subtitle = " · ".join(
+        [
+            _("Scheme %(scheme)s", scheme=spec.scheme.id),
+            what,
+            _("as of %(date)s", date=as_of),
+            area,
+            _("generated %(date)s by %(name)s", date=now, name=by),
+        ]
     )
-    return Heading(f"{stem}.{fmt}", f"{spec.scheme.name}: {what.lower()}", subtitle, about)
+    title = _("%(scheme)s: %(list)s", scheme=scheme, list=what_title)
+    return Heading(f"{stem}.{fmt}", title, subtitle, about)
+
+
+def writer_words() -> writers.Words:
+    """Return the words the XLSX and PDF writers print of their own, in the current language."""
+    return writers.Words(
+        list_sheet=_("List"),
+        about_sheet=_("About"),
+        rows=_("Rows"),
+        page=_("Page %(page)d"),
+        total=_("Total: %(rows)d row(s)"),
+        total_households=_("Total: %(rows)d row(s), %(households)d household(s)"),
+        short_labels={
+            "head_name": _("Head"),
+            "head_national_id": _("Head's ID"),
+            "member_name": _("Beneficiary"),
+            "date_of_birth": _("Born"),
+            "relationship_to_head": _("Relation"),
+            "national_id": _("National ID"),
+            "admin3_name": _("Sub-district"),
+        },
+    )
 
 
 def write_list(
@@ -482,8 +536,12 @@ def write_list(
         total = count_beneficiaries(session, book, spec, user)
         if total > PDF_MAX_ROWS:
             raise ExportError(
-                f"The list has {total:,} rows; a printed list is limited to "
-                f"{PDF_MAX_ROWS:,}. Choose an area, or download CSV or XLSX.",
+                _(
+                    "The list has %(rows)s rows; a printed list is limited to %(limit)s. "
+                    "Choose an area, or download CSV or XLSX.",
+                    rows=f"{total:,}",
+                    limit=f"{PDF_MAX_ROWS:,}",
+                ),
                 field="format",
             )
     head = heading(session, spec, user, fmt)
@@ -496,11 +554,13 @@ def write_list(
             writers.write_csv(cols, counted, out)
             n = counted.count
         elif fmt == "xlsx":
-            n = writers.write_xlsx(cols, rows, out, head.about)
+            n = writers.write_xlsx(cols, rows, out, head.about, writer_words())
         elif fmt == "pdf":
-            n, _ = writers.write_pdf(cols, rows, out, head.title, head.subtitle)
+            n = writers.write_pdf(cols, rows, out, head.title, head.subtitle, writer_words())[0]
         else:
-            raise ExportError(f"Must be csv, xlsx or pdf, not {fmt!r}.", field="format")
+            raise ExportError(
+                _("Must be csv, xlsx or pdf, not %(format)s.", format=repr(fmt)), field="format"
+            )
     finally:
         rows.close()  # type: ignore[attr-defined]  # ends the server-side cursor early
     record_export(session, user, spec, fmt, n)

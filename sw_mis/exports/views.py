@@ -15,6 +15,7 @@ from flask import (
     send_file,
     stream_with_context,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from sw_mis.auth.access import allow
@@ -72,8 +73,8 @@ def index() -> object:
     session = get_session()
     form = ExportForm()
     form.scheme.choices = services.scheme_choices(rulebook(), current_user)
-    form.admin1.choices = [("", "All"), *services.area_choices(session, current_user, 1)]
-    form.admin2.choices = [("", "All"), *services.area_choices(session, current_user, 2)]
+    form.admin1.choices = [("", _("All")), *services.area_choices(session, current_user, 1)]
+    form.admin2.choices = [("", _("All")), *services.area_choices(session, current_user, 2)]
     if form.validate_on_submit():
         try:
             spec = services.list_spec(

@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 #: A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets
@@ -30,6 +30,44 @@ class Column:
     label: str
     identifier: bool = False
     kind: str = "text"  # text, int or date: how writers format the cell
+
+
+#: Shorter headings where the spreadsheet's would not fit a printed column (English).
+PDF_LABELS = {
+    "head_name": "Head",
+    "head_national_id": "Head's ID",
+    "member_name": "Beneficiary",
+    "date_of_birth": "Born",
+    "relationship_to_head": "Relation",
+    "national_id": "National ID",
+    "admin3_name": "Sub-district",
+}
+
+
+@dataclass(frozen=True)
+class Words:
+    """The words the writers print of their own: sheet names, page numbers, totals.
+
+    The writers know no language: English unless the caller passes them translated (plain
+    ``str``; ``%(name)d`` placeholders are filled here).
+    """
+
+    list_sheet: str = "List"
+    about_sheet: str = "About"
+    rows: str = "Rows"
+    page: str = "Page %(page)d"
+    total: str = "Total: %(rows)d row(s)"
+    total_households: str = "Total: %(rows)d row(s), %(households)d household(s)"
+    #: Printed (PDF) headings by column key; other columns print their own label.
+    short_labels: Mapping[str, str] = field(default_factory=lambda: dict(PDF_LABELS))
+
+
+ENGLISH = Words()
+
+
+def _sheet_name(name: str) -> str:
+    """Return ``name`` as Excel accepts it: none of ``[]:*?/\\``, at most 31 characters."""
+    return "".join(" " if ch in "[]:*?/\\" else ch for ch in name).strip()[:31] or "List"
 
 
 def neutralise(value: Any) -> Any:
@@ -151,6 +189,7 @@ def write_xlsx(
     rows: Iterable[Sequence[Any]],
     out: IO[bytes] | str,
     about: Sequence[tuple[str, str]] = (),
+    words: Words = ENGLISH,
 ) -> int:
     """Write the list as XLSX to ``out`` (a path or binary file), a row at a time; return rows."""
     import zipfile
@@ -177,7 +216,8 @@ def write_xlsx(
         exhausted = False
         while not exhausted or not names:
             # Excel stops at 1,048,576 rows: a longer list goes on in a new sheet.
-            names.append("List" if not names else f"List ({len(names) + 1})")
+            sheet = _sheet_name(words.list_sheet)
+            names.append(sheet if not names else f"{sheet[:25]} ({len(names) + 1})")
             with zf.open(f"xl/worksheets/sheet{len(names)}.xml", "w", force_zip64=True) as fh:
                 fh.write(sheet_start.encode())
                 r = 1
@@ -207,8 +247,8 @@ def write_xlsx(
                 else:
                     exhausted = True
                 fh.write(("".join(parts) + "</sheetData></worksheet>").encode())
-        names.append("About")
-        lines = [*about, ("Rows", str(n))]
+        names.append(_sheet_name(words.about_sheet))
+        lines = [*about, (words.rows, str(n))]
         zf.writestr(
             f"xl/worksheets/sheet{len(names)}.xml",
             (
@@ -230,6 +270,8 @@ def write_xlsx(
 def _xlsx_package(zf: Any, names: list[str]) -> None:
     """Write the parts that tie the sheets into a workbook."""
     count = len(names)
+    # Sheet names may come translated: escape them as the attribute values they are.
+    quoted = [_xml_text(name).replace('"', "&quot;") for name in names]
     zf.writestr(
         "[Content_Types].xml",
         (
@@ -261,7 +303,7 @@ def _xlsx_package(zf: Any, names: list[str]) -> None:
             f'{_HEAD}<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><sheets>'
             + "".join(
                 f'<sheet name="{name}" sheetId="{i}" r:id="rId{i}"/>'
-                for i, name in enumerate(names, start=1)
+                for i, name in enumerate(quoted, start=1)
             )
             + "</sheets></workbook>"
         ),
@@ -306,16 +348,6 @@ PDF_SHARES = {
     "head_name": 1.6,
     "member_name": 1.6,
 }
-#: Shorter headings where the spreadsheet's would not fit the column.
-PDF_LABELS = {
-    "head_name": "Head",
-    "head_national_id": "Head's ID",
-    "member_name": "Beneficiary",
-    "date_of_birth": "Born",
-    "relationship_to_head": "Relation",
-    "national_id": "National ID",
-    "admin3_name": "Sub-district",
-}
 PDF_FONT_SIZE = 8
 
 
@@ -349,6 +381,17 @@ class _PdfText:
         # Urdu and other right-to-left names: joined and put in display order for reportlab.
         return font_runs(shape(text), bold)
 
+    def width(self, text: str, bold: bool = False) -> float:
+        """Return the width ``text`` takes when drawn."""
+        from reportlab.pdfbase.pdfmetrics import stringWidth
+
+        from sw_mis.referrals.slips import font_size
+
+        return sum(
+            stringWidth(chunk, font, font_size(font, self.size))
+            for font, chunk in self._runs(text, bold)
+        )
+
     def draw(self, x: float, y: float, text: str, width: float, bold: bool = False) -> None:
         """Draw ``text`` at (x, y), cut with an ellipsis if wider than ``width``."""
         from reportlab.pdfbase.pdfmetrics import stringWidth
@@ -378,6 +421,7 @@ def write_pdf(
     out: IO[bytes] | str,
     title: str,
     subtitle: str,
+    words: Words = ENGLISH,
 ) -> tuple[int, int]:
     """Write a printable list (A4 landscape, header repeated on every page, totals at the end).
 
@@ -416,15 +460,20 @@ def write_pdf(
         text.draw(margin, top - 12, title, page_w - 2 * margin, bold=True)
         text.size = PDF_FONT_SIZE
         text.draw(margin, top - 26, subtitle, page_w - 2 * margin)
-        canvas.setFont(text.regular, 7)
-        canvas.drawRightString(page_w - margin, margin - 14, f"Page {page}")
+        # Drawn by text.draw, not drawRightString: a translated word may need another font.
+        text.size = 7
+        number = words.page % {"page": page}
+        number_width = text.width(number)
+        text.draw(page_w - margin - number_width, margin - 14, number, number_width + 1)
+        text.size = PDF_FONT_SIZE
         head_y = top - 44
         canvas.setFillColor(colors.HexColor("#E9ECEF"))
         canvas.rect(margin, head_y - 3, page_w - 2 * margin, line, stroke=0, fill=1)
         canvas.setFillColor(colors.black)
         text.draw(margin + pad, head_y, "#", number_w - 2 * pad, bold=True)
         for (_, c), x, w in zip(printed, xs, widths, strict=True):
-            text.draw(x + pad, head_y, PDF_LABELS.get(c.key, c.label), w - 2 * pad, bold=True)
+            label = words.short_labels.get(c.key, c.label)
+            text.draw(x + pad, head_y, label, w - 2 * pad, bold=True)
         return head_y - line
 
     y = new_page()
@@ -447,9 +496,10 @@ def write_pdf(
         y -= line
     if y < margin + 2 * line:
         y = new_page()
-    total = f"Total: {count} row(s)"
     if "member_id" in keys:
-        total += f", {households} household(s)"
+        total = words.total_households % {"rows": count, "households": households}
+    else:
+        total = words.total % {"rows": count}
     text.draw(margin, y - line / 2, total, page_w - 2 * margin, bold=True)
     canvas.save()
     return count, households

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -60,15 +61,20 @@ def parse_ref(text: str) -> str:
     match = _LOOSE.match(text or "")
     if not match:
         raise RefError(
-            f"A household reference is two letters and {DIGITS + 1} digits, "
-            f"like PK-{'1' * (DIGITS - 1)}24."
+            _(
+                "A household reference is two letters and %(num)d digits, like %(example)s.",
+                num=DIGITS + 1,
+                example=f"PK-{'1' * (DIGITS - 1)}24",
+            )
         )
     digits = re.sub(r"\D", "", match.group(2))
     if damm_digit(digits) != "0":
         # A valid number's digits, check digit included, always give 0.
         raise RefError(
-            "This reference number is not valid: a digit is probably mistyped or two digits "
-            "are swapped. Check it against the slip."
+            _(
+                "This reference number is not valid: a digit is probably mistyped or two digits "
+                "are swapped. Check it against the slip."
+            )
         )
     return f"{match.group(1).upper()}-{digits}"
 

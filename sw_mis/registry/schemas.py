@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import LazyString
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy.orm import object_session
 
@@ -41,6 +44,11 @@ def _range(fact: FactField) -> list[validate.Validator]:
     return [validate.Range(min=fact.minimum, max=fact.maximum)]
 
 
+def _choose_one(choices: tuple[str, ...]) -> str:
+    labels = ", ".join(_(choice_label(c)) for c in choices)
+    return _("Choose one of: %(choices)s.", choices=labels)
+
+
 def fact_field(fact: FactField, mode: str = "load") -> fields.Field:
     """Return the marshmallow field of one fact for ``mode`` ``load``, ``patch`` or ``dump``.
 
@@ -66,7 +74,9 @@ def fact_field(fact: FactField, mode: str = "load") -> fields.Field:
     if fact.kind == "date":
         return fields.Date(**kw)
     if fact.kind == "enum":
-        message = "Choose one of: " + ", ".join(choice_label(c) for c in fact.choices) + "."
+        # Built when the schema is (at import), shown in the request's language: lazy. The
+        # API's error handler (sw_mis.api.flatten_errors) turns it into text.
+        message = LazyString(_choose_one, fact.choices)
         kw["metadata"]["enum"] = list(fact.choices)
         return fields.String(validate=validate.OneOf(fact.choices, error=message), **kw)
     return fields.String(validate=validate.Length(max=fact.max_length), **kw)
@@ -98,7 +108,7 @@ MemberInSchema = _schema(
     given_name=fields.String(
         required=True,
         validate=validate.Length(min=1, max=80),
-        error_messages={"required": "Enter the given name."},
+        error_messages={"required": _l("Enter the given name.")},
     ),
     family_name=fields.String(load_default="", validate=_NAME),
 )
@@ -135,14 +145,14 @@ HouseholdInSchema = _schema(
     ),
     consent_given=fields.Boolean(
         required=True,
-        error_messages={"required": "Consent to data processing is required."},
+        error_messages={"required": _l("Consent to data processing is required.")},
         metadata={"description": "Consent to data processing; must be true."},
     ),
     consent_date=fields.Date(allow_none=True, load_default=None),
     members=fields.List(
         fields.Nested(MemberInSchema),
         required=True,
-        error_messages={"required": "A household needs at least one member."},
+        error_messages={"required": _l("A household needs at least one member.")},
     ),
     enrolments=fields.List(fields.Nested(EnrolmentInSchema), load_default=list),
     override_reason=fields.String(
@@ -262,11 +272,11 @@ class LifeEventSchema(_Strict):
     address = _move_field("address")
 
     @validates_schema
-    def _fits_type(self, data: dict[str, Any], **_: Any) -> None:
+    def _fits_type(self, data: dict[str, Any], **_kwargs: Any) -> None:
         kind = data["type"]
         errors: dict[str, list[str]] = {}
         for key in sorted(data.keys() - EVENT_FIELDS[kind] - {"type", "version"}):
-            errors[key] = [f"Not used for a {kind} event."]
+            errors[key] = [_("Not used for a %(kind)s event.", kind=kind)]
         needed = {"birth": "member", "death": "member_id", "leave": "member_id"}.get(kind)
         if needed and needed not in data:
             errors[needed] = ["Missing data for required field."]
@@ -274,15 +284,19 @@ class LifeEventSchema(_Strict):
             moving = bool({"from_ref", "from_member_id", "relationship_to_head"} & data.keys())
             if "member" in data and moving:
                 errors["member"] = [
-                    "Give either a new person (member) or someone moving from another "
-                    "household (from_ref, from_member_id), not both."
+                    _(
+                        "Give either a new person (member) or someone moving from another "
+                        "household (from_ref, from_member_id), not both."
+                    )
                 ]
             elif "member" in data and "date" in data:
-                errors["date"] = ["Only a move from another household is dated."]
+                errors["date"] = [_("Only a move from another household is dated.")]
             elif "member" not in data and not moving:
                 errors["member"] = [
-                    "Give the new person (member), or from_ref and from_member_id for someone "
-                    "moving from another household."
+                    _(
+                        "Give the new person (member), or from_ref and from_member_id for "
+                        "someone moving from another household."
+                    )
                 ]
             elif moving:
                 for key in ("from_ref", "from_member_id"):

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext as _
 from rapidfuzz import fuzz
 from sqlalchemy import and_, func, select, union_all
 from sqlalchemy.orm import Session, joinedload
@@ -92,7 +93,7 @@ def _by_ref(session: Session, user: Any, q: str, page: int, per_page: int) -> Pa
             )
         ).unique()
     )
-    message = "" if items else "No household with this reference number in the areas you see."
+    message = "" if items else _("No household with this reference number in the areas you see.")
     return Page(items, len(items), page, per_page, kind="ref", message=message)
 
 
@@ -119,7 +120,7 @@ def _by_national_id(session: Session, user: Any, q: str, page: int, per_page: in
     if not items and page > 1:  # past the last page: only the count is wanted
         total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
     matches = {h.id: [m.full_name for m in h.members if m.national_id in variants] for h in items}
-    message = "" if total else "Nothing found."
+    message = "" if total else _("Nothing found.")
     return Page(items, total, page, per_page, kind="national_id", message=message, matches=matches)
 
 
@@ -157,7 +158,7 @@ def name_candidates_query(session: Session, user: Any, prefixes: list[str]) -> A
 def _by_name(session: Session, user: Any, q: str, page: int, per_page: int) -> Page:
     prefixes = query_prefixes(q)
     if not prefixes:
-        return Page([], 0, page, per_page, kind="name", message="Type a name to search for.")
+        return Page([], 0, page, per_page, kind="name", message=_("Type a name to search for."))
     wanted = display_name(q, "")
     scores: dict[tuple[str, str], float] = {}  # crowded names repeat: score each once
     best: dict[int, float] = {}
@@ -196,7 +197,7 @@ def _page_of(
             ).unique()
         }
     items = [loaded[i] for i in chosen if i in loaded]
-    message = "" if ids else "Nothing found."
+    message = "" if ids else _("Nothing found.")
     return Page(items, len(ids), page, per_page, kind=kind, message=message, matches=matches)
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -78,9 +79,11 @@ __all__ = [
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _require(user: Any, roles: frozenset[str], what: str) -> None:
+def _require(user: Any, roles: frozenset[str], refusal: str) -> None:
+    # ``refusal`` is the whole sentence (translated by the caller), not a fragment to fill in:
+    # word order differs from one language to the next.
     if getattr(user, "role", None) not in roles:
-        raise Forbidden(f"Your role may not {what}.")
+        raise Forbidden(refusal)
 
 
 def _jsonable(value: Any) -> Any:
@@ -115,8 +118,10 @@ def _flush(session: Session) -> None:
         session.flush()
     except StaleDataError as exc:
         raise ConflictError(
-            "Someone else saved this household while you were editing it. Nothing of yours "
-            "was saved: reload it, check their changes and make yours again."
+            _(
+                "Someone else saved this household while you were editing it. Nothing of yours "
+                "was saved: reload it, check their changes and make yours again."
+            )
         ) from exc
 
 
@@ -129,15 +134,33 @@ def _touch(household: Household) -> None:
 def _check_version(household: Household, version: int | None) -> None:
     if version is not None and int(version) != household.version:
         raise ConflictError(
-            f"This household was changed by someone else since you opened it (you edited "
-            f"version {version}; it is now version {household.version}). Nothing was saved: "
-            f"reload it, check their changes and make yours again."
+            _(
+                "This household was changed by someone else since you opened it (you edited "
+                "version %(yours)s; it is now version %(current)s). Nothing was saved: "
+                "reload it, check their changes and make yours again.",
+                yours=version,
+                current=household.version,
+            )
         )
 
 
 def _require_active(household: Household) -> None:
     if household.status != "active":
-        raise ConflictError(f"Household {household.ref} is {household.status}; it cannot change.")
+        raise ConflictError(
+            _(
+                "Household %(ref)s is %(status)s; it cannot change.",
+                ref=household.ref,
+                status=_status(household.status),
+            )
+        )
+
+
+def _status(status: str) -> str:
+    """Return a record status as the pages name it, in the current language."""
+    # presenters imports this module: import it when a message is built, not at load time.
+    from sw_mis.registry.presenters import status_label
+
+    return status_label(status)
 
 
 def _log(
@@ -230,7 +253,7 @@ def get_household(session: Session, user: Any, ref: str) -> Household:
     )
     if household is None:
         # Same answer whether it does not exist or belongs to another office: refs can't be probed.
-        raise NotFound("No household with this reference number in the areas you can see.")
+        raise NotFound(_("No household with this reference number in the areas you can see."))
     return household
 
 
@@ -272,7 +295,7 @@ def _check_duplicates(
     if error:
         bag.add("override_reason", error)
     if reason and getattr(user, "role", None) not in OVERRIDE_ROLES:
-        bag.add("override_reason", "Only a supervisor may register a national ID twice.")
+        bag.add("override_reason", _("Only a supervisor may register a national ID twice."))
         reason = None
     ids = {
         i: m["national_id"]
@@ -285,21 +308,23 @@ def _check_duplicates(
             overridden.append(other.ref)
             continue
         if can_see(session, user, other):
-            message = (
-                f"A person with this national ID is already registered in household "
-                f"{other.ref}. Open that household instead of registering them again."
+            message = _(
+                "A person with this national ID is already registered in household "
+                "%(ref)s. Open that household instead of registering them again.",
+                ref=other.ref,
             )
         else:
             office = session.get(Office, other.office_id) if other.office_id else None
-            where = f"{office.name} ({office.code})" if office else "the registry team"
-            message = (
+            where = f"{office.name} ({office.code})" if office else _("the registry team")
+            message = _(
                 "A person with this national ID is already registered in an area served by "
-                f"another office. Ask {where}."
+                "another office. Ask %(office)s.",
+                office=where,
             )
         if getattr(user, "role", None) in OVERRIDE_ROLES:
-            message += " To register anyway, give a reason for the override."
+            message += " " + _("To register anyway, give a reason for the override.")
         else:
-            message += " A supervisor may override this, with a reason."
+            message += " " + _("A supervisor may override this, with a reason.")
         bag.add(f"members.{row}.national_id", message)
     bag.raise_if_any()
     if check_likely and not confirm_not_duplicate:
@@ -329,7 +354,7 @@ def register_household(
     check_likely: bool = True,
 ) -> Household:
     """Validate and register a household with its members and enrolments, in one flush."""
-    _require(user, EDIT_ROLES, "register households")
+    _require(user, EDIT_ROLES, _("Your role may not register households."))
     clean = clean_household(session, user, data)
     overridden = _check_duplicates(
         session,
@@ -432,18 +457,18 @@ def update_household(
     the whole roster) present members left out are recorded as having left. Nothing is
     deleted.
     """
-    _require(user, EDIT_ROLES, "change households")
+    _require(user, EDIT_ROLES, _("Your role may not change households."))
     _require_active(household)
     _check_version(household, version)
     bag = ErrorBag()
     if "enrolments" in data:
-        bag.add("enrolments", "Change enrolments with the enrolment operations.")
+        bag.add("enrolments", _("Change enrolments with the enrolment operations."))
     for key in ("country", "consent_given", "consent_date"):
         if key in data and data[key] != getattr(household, key) and data[key] is not None:
-            bag.add(key, "This cannot be changed by an edit.")
+            bag.add(key, _("This cannot be changed by an edit."))
     for key in LOCATION_KEYS:
         if key in data and (data[key] or None) != getattr(household, key):
-            bag.add(key, "Use 'move household' to change where the household lives.")
+            bag.add(key, _("Use 'move household' to change where the household lives."))
     raw = _snapshot(household)
     raw.update(
         {
@@ -464,17 +489,19 @@ def update_household(
         if member_id not in (None, ""):
             base = existing.pop(int(member_id), None) if str(member_id).isdigit() else None
             if base is None:
-                bag.add(f"members.{i}.id", "This member is not (or no longer) in this household.")
+                bag.add(
+                    f"members.{i}.id", _("This member is not (or no longer) in this household.")
+                )
                 continue
             submitted.append({**base, **m})
         else:
             submitted.append(dict(m))
     departures = _departures(household, data.get("members_removed"), bag)
-    for i, (member, *_) in enumerate(departures):
+    for i, (member, *_rest) in enumerate(departures):
         if existing.pop(member.id, None) is None:
             bag.add(
                 f"members_removed.{i}.id",
-                "This member is also changed under members: change or remove them, not both.",
+                _("This member is also changed under members: change or remove them, not both."),
             )
     if replace_members and "members" in data:
         removed = [by_id[mid] for mid in existing]
@@ -514,7 +541,7 @@ def update_household(
     changed = False
     fact_changes = _diff(household, facts)
     if fact_changes:
-        for key, _ in fact_changes.items():
+        for key in fact_changes:
             setattr(household, key, facts[key])
         _log(session, user, household, "update", fact_changes, reason=reason_text)
         changed = True
@@ -581,7 +608,7 @@ def update_household(
             household,
             version=household.version,
             **({"override": "national_id"} if overridden else {}),
-            **({"members_removed": [m.id for m, *_ in departures]} if departures else {}),
+            **({"members_removed": [m.id for m, *_rest in departures]} if departures else {}),
         )
     return household
 
@@ -603,33 +630,33 @@ def _departures(
     if raw is None:
         return []
     if not isinstance(raw, list):
-        bag.add("members_removed", "Send the members to remove as a list.")
+        bag.add("members_removed", _("Send the members to remove as a list."))
         return []
     out: list[tuple[Member, str, dt.date, str | None]] = []
     seen: set[int] = set()
     for i, entry in enumerate(raw):
         path = f"members_removed.{i}"
         if not isinstance(entry, dict):
-            bag.add(path, "Send each member to remove as an object.")
+            bag.add(path, _("Send each member to remove as an object."))
             continue
         for key in entry.keys() - {"id", "reason", "date", "note"}:
-            bag.add(f"{path}.{key}", "Unknown field.")
+            bag.add(f"{path}.{key}", _("Unknown field."))
         member = next(
             (m for m in household.current_members if str(m.id) == str(entry.get("id"))), None
         )
         if member is None:
-            bag.add(f"{path}.id", "This member is not (or no longer) in this household.")
+            bag.add(f"{path}.id", _("This member is not (or no longer) in this household."))
         elif member.id in seen:
-            bag.add(f"{path}.id", "This member is listed twice.")
+            bag.add(f"{path}.id", _("This member is listed twice."))
         reason = entry.get("reason")
         if reason not in DEPARTURES:
-            bag.add(f"{path}.reason", "Say why the member leaves the roster: left or died.")
+            bag.add(f"{path}.reason", _("Say why the member leaves the roster: left or died."))
         when, error = clean_date(entry.get("date"))
         if error:
             bag.add(f"{path}.date", error)
         when = when or dt.date.today()
         if reason == "died" and member and member.date_of_birth and when < member.date_of_birth:
-            bag.add(f"{path}.date", "The date of death is before the date of birth.")
+            bag.add(f"{path}.date", _("The date of death is before the date of birth."))
         note, error = clean_text(entry.get("note"), 200)
         if error:
             bag.add(f"{path}.note", error)
@@ -646,16 +673,18 @@ def _check_head_stays(
 ) -> None:
     """Refuse removals that would leave the household empty or without a head."""
     if not roster:
-        bag.add("members_removed", "At least one member must stay in the household.")
+        bag.add("members_removed", _("At least one member must stay in the household."))
         return
     if any(isinstance(m, dict) and m.get("relationship_to_head") == "head" for m in roster):
         return
-    for i, (member, *_) in enumerate(departures):
+    for i, (member, *_rest) in enumerate(departures):
         if member.relationship_to_head == "head":
             bag.add(
                 f"members_removed.{i}.id",
-                "This member is the head of the household: in the same change, make another "
-                "member the head (under members, relationship_to_head: head).",
+                _(
+                    "This member is the head of the household: in the same change, make another "
+                    "member the head (under members, relationship_to_head: head)."
+                ),
             )
 
 
@@ -716,7 +745,7 @@ def _present_member(household: Household, member_id: Any, path: str = "member_id
     for m in household.current_members:
         if str(m.id) == str(member_id):
             return m
-    raise ValidationError({path: ["Choose a member who currently lives in this household."]})
+    raise ValidationError({path: [_("Choose a member who currently lives in this household.")]})
 
 
 def _hand_over_head(
@@ -729,10 +758,10 @@ def _hand_over_head(
     if not staying:
         return
     if new_head_id in (None, ""):
-        raise ValidationError({"new_head_id": ["Choose who becomes the head of the household."]})
+        raise ValidationError({"new_head_id": [_("Choose who becomes the head of the household.")]})
     new_head = _present_member(household, new_head_id, "new_head_id")
     if new_head.id == leaving.id:
-        raise ValidationError({"new_head_id": ["Choose another member as the new head."]})
+        raise ValidationError({"new_head_id": [_("Choose another member as the new head.")]})
     _log(
         session,
         user,
@@ -762,7 +791,7 @@ def _add_member(
     bag = ErrorBag()
     clean = clean_member(data, "", bag)
     if clean.get("relationship_to_head") == "head" and household.head is not None:
-        bag.add("relationship_to_head", "The household already has a head.")
+        bag.add("relationship_to_head", _("The household already has a head."))
     bag.raise_if_any()
     if clean.get("national_id"):
         _check_duplicates(
@@ -807,11 +836,11 @@ def record_birth(
     version: int | None = None,
 ) -> Member:
     """Add a newborn member (date of birth required, relationship defaults to child)."""
-    _require(user, EDIT_ROLES, "record births")
+    _require(user, EDIT_ROLES, _("Your role may not record births."))
     _require_active(household)
     _check_version(household, version)
     if not data.get("date_of_birth"):
-        raise ValidationError({"date_of_birth": ["Give the date of birth."]})
+        raise ValidationError({"date_of_birth": [_("Give the date of birth.")]})
     data = {"relationship_to_head": "child", **data}
     return _add_member(session, user, household, data, "birth")
 
@@ -828,7 +857,7 @@ def record_death(
     version: int | None = None,
 ) -> Member:
     """Record that a member died: status deceased, with the date; their record is kept."""
-    _require(user, EDIT_ROLES, "record deaths")
+    _require(user, EDIT_ROLES, _("Your role may not record deaths."))
     return _end_membership(
         session,
         user,
@@ -840,7 +869,7 @@ def record_death(
         new_head_id=new_head_id,
         reason=reason,
         version=version,
-        before_birth="The date of death is before the date of birth.",
+        before_birth=_("The date of death is before the date of birth."),
     )
 
 
@@ -856,7 +885,7 @@ def member_leaves(
     version: int | None = None,
 ) -> Member:
     """Record that a member left the household; their record is kept with status 'left'."""
-    _require(user, EDIT_ROLES, "record members leaving")
+    _require(user, EDIT_ROLES, _("Your role may not record members leaving."))
     return _end_membership(
         session,
         user,
@@ -920,20 +949,23 @@ def member_joins(
     new one) and copies their facts into a new member record, so neither household's past
     changes.
     """
-    _require(user, EDIT_ROLES, "record members joining")
+    _require(user, EDIT_ROLES, _("Your role may not record members joining."))
     _require_active(household)
     _check_version(household, version)
     if from_ref is None:
         return _add_member(session, user, household, dict(data or {}), "member.join")
     source = get_household(session, user, from_ref)
     if source.id == household.id:
-        raise ValidationError({"from_ref": ["The member already lives in this household."]})
+        raise ValidationError({"from_ref": [_("The member already lives in this household.")]})
     mover = _present_member(source, from_member_id, "from_member_id")
     if mover.relationship_to_head == "head" and len(source.current_members) > 1:
         raise ValidationError(
             {
                 "from_member_id": [
-                    "This member is the head of the other household: record a new head there first."
+                    _(
+                        "This member is the head of the other household: record a new head "
+                        "there first."
+                    )
                 ]
             }
         )
@@ -980,14 +1012,14 @@ def move_household(
     reason: str | None = None,
 ) -> Household:
     """Move a household to another area; a move to another office's area needs a supervisor."""
-    _require(user, EDIT_ROLES, "move households")
+    _require(user, EDIT_ROLES, _("Your role may not move households."))
     _require_active(household)
     _check_version(household, version)
     bag = ErrorBag()
     allowed = {*LOCATION_KEYS, "locality", "address", "area_type", "date"}
     for key in data:
         if key not in allowed:
-            bag.add(key, "Unknown field.")
+            bag.add(key, _("Unknown field."))
     raw = {k: data.get(k) for k in (*LOCATION_KEYS, "locality", "address", "area_type")}
     facts: dict[str, Any] = {}
     from sw_mis.registry.fields import FIELDS_BY_NAME
@@ -1005,8 +1037,10 @@ def move_household(
     new_office_id = office.id if office else None
     if new_office_id != household.office_id and user.role not in MOVE_OFFICE_ROLES:
         raise Forbidden(
-            "This area is served by another office; only a supervisor can move a household "
-            "to another office."
+            _(
+                "This area is served by another office; only a supervisor can move a household "
+                "to another office."
+            )
         )
     changes = _diff(household, facts)
     if new_office_id != household.office_id:
@@ -1039,18 +1073,18 @@ def merge_households(
     a pointer to their twin; the others move to ``keep`` with their ids, so their enrolments and
     history follow them. Facts unknown in ``keep`` are filled from ``other``.
     """
-    _require(user, MERGE_ROLES, "merge households")
+    _require(user, MERGE_ROLES, _("Your role may not merge households."))
     _check_version(keep, version)
     _check_version(other, other_version)
     reason_text = clean_text(reason, 500)[0]
     if not reason_text:
-        raise ValidationError({"reason": ["Say why these records are the same household."]})
+        raise ValidationError({"reason": [_("Say why these records are the same household.")]})
     if keep.id == other.id:
-        raise ValidationError({"other_ref": ["Choose a different household to merge."]})
+        raise ValidationError({"other_ref": [_("Choose a different household to merge.")]})
     if other.status != "active" or keep.status != "active":
-        raise ValidationError({"other_ref": ["Only active households can be merged."]})
+        raise ValidationError({"other_ref": [_("Only active households can be merged.")]})
     if keep.country != other.country:
-        raise ValidationError({"other_ref": ["Households of different countries cannot merge."]})
+        raise ValidationError({"other_ref": [_("Households of different countries cannot merge.")]})
     filled = {}
     for f in HOUSEHOLD_FIELDS:
         mine, theirs = getattr(keep, f.name), getattr(other, f.name)
@@ -1125,7 +1159,7 @@ def add_enrolment(
     version: int | None = None,
 ) -> Enrolment:
     """Record the household's (or a member's) enrolment in an existing programme."""
-    _require(user, EDIT_ROLES, "record enrolments")
+    _require(user, EDIT_ROLES, _("Your role may not record enrolments."))
     _require_active(household)
     _check_version(household, version)
     bag = ErrorBag()
@@ -1134,7 +1168,7 @@ def add_enrolment(
     if member_id not in (None, "") and not any(
         str(m.id) == str(member_id) for m in household.members
     ):
-        bag.add("member_id", "Choose a member of this household.")
+        bag.add("member_id", _("Choose a member of this household."))
     bag.raise_if_any()
     enrolment = Enrolment(
         household_id=household.id,
@@ -1162,11 +1196,11 @@ def update_enrolment(
     session: Session, user: Any, household: Household, enrolment_id: Any, data: dict[str, Any]
 ) -> Enrolment:
     """Change an enrolment's status or dates; the old values stay in the history."""
-    _require(user, EDIT_ROLES, "change enrolments")
+    _require(user, EDIT_ROLES, _("Your role may not change enrolments."))
     _require_active(household)
     enrolment = next((e for e in household.enrolments if str(e.id) == str(enrolment_id)), None)
     if enrolment is None:
-        raise NotFound("No such enrolment in this household.")
+        raise NotFound(_("No such enrolment in this household."))
     bag = ErrorBag()
     merged = {
         "scheme_id": enrolment.scheme_id,
@@ -1243,15 +1277,15 @@ def withdraw_consent(
     remain explainable; the set-based screening, the beneficiary lists and the counter's
     eligibility page only ever read active households.
     """
-    _require(user, CONSENT_ROLES, "record a withdrawal of consent")
+    _require(user, CONSENT_ROLES, _("Your role may not record a withdrawal of consent."))
     _check_version(household, version)
     if household.status != "active":
         raise ValidationError(
-            {"status": [f"This household is {household.status.replace('_', ' ')}."]}
+            {"status": [_("This household is %(status)s.", status=_status(household.status))]}
         )
     text, problem = clean_text(reason, 200)
     if problem or not text:
-        raise ValidationError({"reason": [problem or "Give the reason the family gave."]})
+        raise ValidationError({"reason": [problem or _("Give the reason the family gave.")]})
     household.status = "consent_withdrawn"
     household.consent_withdrawn_at = dt.datetime.now(dt.UTC)
     _log(
@@ -1269,7 +1303,7 @@ def withdraw_consent(
 
 def personal_data(session: Session, user: Any, household: Household) -> dict[str, Any]:
     """Return everything the registry holds about a household, for the people it concerns."""
-    _require(user, CONSENT_ROLES, "export a household's personal data")
+    _require(user, CONSENT_ROLES, _("Your role may not export a household's personal data."))
 
     def facts(obj: Any, fields: Any) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(obj, f.name)) for f in fields}

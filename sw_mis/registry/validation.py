@@ -14,6 +14,7 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -58,15 +59,19 @@ def clean_text(value: Any, max_length: int) -> tuple[str | None, str | None]:
     if not text:
         return None, None
     if len(text) > max_length:
-        return None, f"Use at most {max_length} characters (this has {len(text)})."
+        return None, _(
+            "Use at most %(max)d characters (this has %(count)d).",
+            max=max_length,
+            count=len(text),
+        )
     return text, None
 
 
 def _number_range(fact: FactField, number: Any) -> str | None:
     if fact.minimum is not None and number < fact.minimum:
-        return f"Must be at least {fact.minimum:g}."
+        return _("Must be at least %(min)s.", min=f"{fact.minimum:g}")
     if fact.maximum is not None and number > fact.maximum:
-        return f"Must be at most {fact.maximum:g}."
+        return _("Must be at most %(max)s.", max=f"{fact.maximum:g}")
     return None
 
 
@@ -85,10 +90,10 @@ def coerce_fact(fact: FactField, value: Any) -> tuple[Any, str | None]:
             return True, None
         if word in FALSE_WORDS:
             return False, None
-        return None, "Answer yes, no or not known."
+        return None, _("Answer yes, no or not known.")
     if kind == "int":
         if isinstance(value, bool):
-            return None, "Enter a whole number."
+            return None, _("Enter a whole number.")
         try:
             number = int(value) if not isinstance(value, float) else None
             if number is None:
@@ -96,17 +101,17 @@ def coerce_fact(fact: FactField, value: Any) -> tuple[Any, str | None]:
                     raise ValueError
                 number = int(value)
         except (TypeError, ValueError):
-            return None, "Enter a whole number."
+            return None, _("Enter a whole number.")
         return (None, err) if (err := _number_range(fact, number)) else (number, None)
     if kind == "decimal":
         if isinstance(value, bool):
-            return None, "Enter a number."
+            return None, _("Enter a number.")
         try:
             number = Decimal(str(value).strip().replace(",", ""))
         except InvalidOperation:
-            return None, "Enter a number."
+            return None, _("Enter a number.")
         if not number.is_finite() or abs(number) > MAX_DECIMAL:
-            return None, "Enter a number."
+            return None, _("Enter a number.")
         number = number.quantize(Decimal("0.01"))
         return (None, err) if (err := _number_range(fact, number)) else (number, None)
     if kind == "date":
@@ -115,7 +120,9 @@ def coerce_fact(fact: FactField, value: Any) -> tuple[Any, str | None]:
         word = str(value).strip().lower()
         if word in fact.choices:
             return word, None
-        return None, "Choose one of: " + ", ".join(choice_label(c) for c in fact.choices) + "."
+        # The choices' labels are fact texts (sw_mis.web.i18n.extract_fact_texts).
+        labels = ", ".join(_(choice_label(c)) for c in fact.choices)
+        return None, _("Choose one of: %(choices)s.", choices=labels)
     return clean_text(value, fact.max_length)
 
 
@@ -131,12 +138,14 @@ def clean_date(value: Any, *, allow_future: bool = False) -> tuple[dt.date | Non
             value = dt.date.fromisoformat(text)
         except ValueError:
             if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-                return None, f"{text} is not a real date (check the day and the month)."
-            return None, "Enter a date as YYYY-MM-DD."
+                return None, _(
+                    "%(date)s is not a real date (check the day and the month).", date=text
+                )
+            return None, _("Enter a date as YYYY-MM-DD.")
     if value < EARLIEST_DATE:
-        return None, "This date is too far in the past; check the year."
+        return None, _("This date is too far in the past; check the year.")
     if not allow_future and value > today():
-        return None, "This date is in the future."
+        return None, _("This date is in the future.")
     return value, None
 
 
@@ -149,7 +158,7 @@ def _clean_facts(
         if error:
             bag.add(prefix + fact.name, error)
         elif value is None and fact.required:
-            bag.add(prefix + fact.name, "This answer is required.")
+            bag.add(prefix + fact.name, _("This answer is required."))
         out[fact.name] = value
     return out
 
@@ -157,7 +166,7 @@ def _clean_facts(
 def _unknown_keys(raw: dict[str, Any], allowed: set[str], prefix: str, bag: ErrorBag) -> None:
     for key in raw:
         if key not in allowed:
-            bag.add(prefix + str(key), "Unknown field.")
+            bag.add(prefix + str(key), _("Unknown field."))
 
 
 HOUSEHOLD_KEYS = (
@@ -180,7 +189,7 @@ def clean_member(raw: dict[str, Any], prefix: str, bag: ErrorBag) -> dict[str, A
     if error:
         bag.add(prefix + "given_name", error)
     elif not given:
-        bag.add(prefix + "given_name", "Enter the given name.")
+        bag.add(prefix + "given_name", _("Enter the given name."))
     family, error = clean_text(raw.get("family_name"), NAME_MAX)
     if error:
         bag.add(prefix + "family_name", error)
@@ -191,28 +200,33 @@ def clean_member(raw: dict[str, Any], prefix: str, bag: ErrorBag) -> dict[str, A
         try:
             out["id"] = int(member_id)
         except (TypeError, ValueError):
-            bag.add(prefix + "id", "Unknown member.")
+            bag.add(prefix + "id", _("Unknown member."))
     if out.get("date_of_birth_estimated") and out.get("date_of_birth") is None:
-        bag.add(prefix + "date_of_birth", "Give the estimated date of birth (the year is enough).")
+        bag.add(
+            prefix + "date_of_birth", _("Give the estimated date of birth (the year is enough).")
+        )
     return out
 
 
 def _check_roster(members: list[dict[str, Any]], bag: ErrorBag) -> None:
     if not members:
-        bag.add("members", "A household needs at least one member.")
+        bag.add("members", _("A household needs at least one member."))
         return
     if len(members) > MAX_MEMBERS:
-        bag.add("members", f"A household may have at most {MAX_MEMBERS} members.")
+        bag.add("members", _("A household may have at most %(num)d members.", num=MAX_MEMBERS))
     heads = [i for i, m in enumerate(members) if m.get("relationship_to_head") == "head"]
     if not heads and not any(
         f"members.{i}.relationship_to_head" in bag.errors for i in range(len(members))
     ):
-        bag.add("members", "Exactly one member must be the head of the household; none is.")
+        bag.add("members", _("Exactly one member must be the head of the household; none is."))
     elif len(heads) > 1:
         rows = ", ".join(str(i + 1) for i in heads)
-        bag.add("members", f"Exactly one member must be the head of the household (rows {rows}).")
+        bag.add(
+            "members",
+            _("Exactly one member must be the head of the household (rows %(rows)s).", rows=rows),
+        )
         for i in heads:
-            bag.add(f"members.{i}.relationship_to_head", "Only one member can be the head.")
+            bag.add(f"members.{i}.relationship_to_head", _("Only one member can be the head."))
     seen: dict[str, int] = {}
     for i, m in enumerate(members):
         nid = m.get("national_id")
@@ -220,7 +234,7 @@ def _check_roster(members: list[dict[str, Any]], bag: ErrorBag) -> None:
             if nid in seen:
                 bag.add(
                     f"members.{i}.national_id",
-                    f"The same national ID is given for row {seen[nid] + 1}.",
+                    _("The same national ID is given for row %(row)d.", row=seen[nid] + 1),
                 )
             seen.setdefault(nid, i)
 
@@ -232,10 +246,14 @@ def clean_enrolment(
     _unknown_keys(raw, ENROLMENT_KEYS, prefix, bag)
     scheme, error = clean_text(raw.get("scheme_id"), 80)
     if error or not scheme:
-        bag.add(prefix + "scheme_id", error or "Name the programme.")
+        bag.add(prefix + "scheme_id", error or _("Name the programme."))
     status = str(raw.get("status") or "active").strip().lower()
     if status not in ENROLMENT_STATUSES:
-        bag.add(prefix + "status", "Choose one of: " + ", ".join(ENROLMENT_STATUSES) + ".")
+        # The status codes themselves: what an API client or an import file must send.
+        bag.add(
+            prefix + "status",
+            _("Choose one of: %(choices)s.", choices=", ".join(ENROLMENT_STATUSES)),
+        )
     start, error = clean_date(raw.get("start_date"))
     if error:
         bag.add(prefix + "start_date", error)
@@ -243,7 +261,7 @@ def clean_enrolment(
     if error:
         bag.add(prefix + "end_date", error)
     if start and end and end < start:
-        bag.add(prefix + "end_date", "The end date is before the start date.")
+        bag.add(prefix + "end_date", _("The end date is before the start date."))
     out: dict[str, Any] = {
         "scheme_id": scheme,
         "status": status,
@@ -257,7 +275,7 @@ def clean_enrolment(
             if members is not None and not 0 <= out["member_index"] < members:
                 raise ValueError
         except (TypeError, ValueError):
-            bag.add(prefix + "member_index", "No member at this row.")
+            bag.add(prefix + "member_index", _("No member at this row."))
     if raw.get("id") not in (None, ""):
         out["id"] = raw["id"]
     return out
@@ -275,9 +293,9 @@ def check_location(
     """Check the admin codes exist for ``country``, nest, and lie in the user's office's areas."""
     codes = [facts.get("admin1"), facts.get("admin2"), facts.get("admin3")]
     if not codes[0]:
-        bag.add("admin1", "Choose the province / region.")
+        bag.add("admin1", _("Choose the province / region."))
     if not codes[1]:
-        bag.add("admin2", "Choose the district.")
+        bag.add("admin2", _("Choose the district."))
     wanted = [c for c in codes if c]
     if not wanted:
         return
@@ -293,18 +311,38 @@ def check_location(
             continue
         area = areas.get(code)
         if area is None or area.level != level:
-            bag.add(name, f"{code} is not a level-{level} area of {country}.")
+            bag.add(
+                name,
+                _(
+                    "%(code)s is not a level-%(level)d area of %(country)s.",
+                    code=code,
+                    level=level,
+                    country=country,
+                ),
+            )
         elif level > 1 and (parent is None or area.parent_code != parent):
-            bag.add(name, f"{code} is not inside {parent or 'the area above'}.")
+            bag.add(
+                name,
+                _("%(code)s is not inside %(parent)s.", code=code, parent=parent)
+                if parent
+                else _("%(code)s is not inside the area above.", code=code),
+            )
         parent = code if area is not None else None
     if bag or not check_visibility:
         return
     visible = visible_area_codes(session, user)
     if visible is not None and not visible.intersection(wanted):
-        office = getattr(getattr(user, "office", None), "name", "your office")
+        office = getattr(getattr(user, "office", None), "name", None)
         bag.add(
             "admin2" if codes[1] else "admin1",
-            f"This area is not served by {office}; the household must be registered there.",
+            _(
+                "This area is not served by %(office)s; the household must be registered there.",
+                office=office,
+            )
+            if office
+            else _(
+                "This area is not served by your office; the household must be registered there."
+            ),
         )
 
 
@@ -314,13 +352,13 @@ def clean_household(
     """Validate a whole household (facts, members, enrolments) or raise ValidationError."""
     bag = ErrorBag()
     if not isinstance(raw, dict):
-        bag.add("_schema", "Send a household as an object.")
+        bag.add("_schema", _("Send a household as an object."))
         bag.raise_if_any()
     _unknown_keys(raw, HOUSEHOLD_KEYS, "", bag)
     facts = _clean_facts(HOUSEHOLD_FIELDS, raw, "", bag)
     country = str(raw.get("country") or "").strip().upper()
     if not re.fullmatch(r"[A-Z]{2}", country):
-        bag.add("country", "Give the country as two letters (ISO 3166-1), e.g. PK.")
+        bag.add("country", _("Give the country as two letters (ISO 3166-1), e.g. PK."))
     if facts.get("country_of_residence"):
         facts["country_of_residence"] = facts["country_of_residence"].upper()
     consent = raw.get("consent_given")
@@ -329,8 +367,10 @@ def clean_household(
     if consent is not True:
         bag.add(
             "consent_given",
-            "Consent to data processing is required: read the notice to the household and "
-            "record their consent before registering.",
+            _(
+                "Consent to data processing is required: read the notice to the household and "
+                "record their consent before registering."
+            ),
         )
     consent_date, error = clean_date(raw.get("consent_date"))
     if error:
@@ -338,11 +378,11 @@ def clean_household(
     raw_members = raw.get("members")
     members: list[dict[str, Any]] = []
     if raw_members is not None and not isinstance(raw_members, list):
-        bag.add("members", "Send the members as a list.")
+        bag.add("members", _("Send the members as a list."))
     else:
         for i, m in enumerate(raw_members or []):
             if not isinstance(m, dict):
-                bag.add(f"members.{i}", "Send each member as an object.")
+                bag.add(f"members.{i}", _("Send each member as an object."))
                 members.append({})
                 continue
             members.append(clean_member(m, f"members.{i}.", bag))

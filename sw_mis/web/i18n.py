@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Blueprint, Flask, flash, redirect, request, session, url_for
+from flask import Blueprint, Flask, flash, has_request_context, redirect, request, session, url_for
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -97,7 +97,13 @@ def _write_mo(po: Path, mo: Path) -> None:
 
 
 def select_locale() -> str:
-    """Return the request's language: the user's own, else the session's, else the browser's."""
+    """Return the request's language: the user's own, else the session's, else the browser's.
+
+    Outside a request (the CLI, background jobs) there is no user, session or browser to ask:
+    text comes out in English, as the CLI has always printed it.
+    """
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
     language = getattr(current_user, "language", None) if current_user else None
     if language in LANGUAGES and getattr(current_user, "is_authenticated", False):
         return str(language)
