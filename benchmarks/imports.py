@@ -2,7 +2,8 @@
 
 The file is drawn by the registry's synthetic generator (other household ids than the seeded
 registry, so other national IDs) and written as a Kobo-style CSV. Both figures go through the
-import services the page, the CLI and the jobs use; the baseline is reading the file alone.
+import services the page, the CLI and the jobs use, as the jobs call them (the dry run keeps its
+validation for the commit); the baseline is reading the file alone.
 """
 
 from __future__ import annotations
@@ -133,19 +134,21 @@ def import_file(ctx: Context) -> Iterator[Figure]:
                 user = _data_manager(ctx, session)
                 batch = services.create_batch(session, user, path, path.name, mapping=mapping)
                 session.commit()
-                start = time.perf_counter()
-                services.check_batch(session, user, batch, max_bytes=limit)
+                start, cpu = time.perf_counter(), time.process_time()
+                services.check_batch(
+                    session, user, batch, max_bytes=limit, prepared_dir=Path(folder)
+                )
                 session.commit()
-                dry = time.perf_counter() - start
+                dry, dry_cpu = time.perf_counter() - start, time.process_time() - cpu
                 checked = (
                     batch.households_valid,
                     batch.households_invalid,
                     batch.households_duplicate,
                 )
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 services.commit_batch(session, user, batch, commit=session.commit, max_bytes=limit)
                 session.commit()
-                wet = time.perf_counter() - start
+                wet, wet_cpu = time.perf_counter() - start, time.process_time() - cpu
                 imported = batch.households_imported
             finally:
                 session.rollback()
@@ -155,13 +158,14 @@ def import_file(ctx: Context) -> Iterator[Figure]:
         f"{rows} member rows, {size_mb:.1f} MB CSV; valid/invalid/duplicates "
         f"{checked}; baseline: reading the file ({baseline:.1f} s)"
     )
+    # This process's CPU seconds: on a shared machine, steadier than the elapsed time.
     yield Figure(
         name=f"import.dry_run.seconds[{size}]",
         value=round(dry, 1),
         unit="s",
         target=TARGET_SECONDS,
         baseline=round(baseline, 2),
-        notes=notes,
+        notes=f"{dry_cpu:.1f} s of CPU in this process; " + notes,
     )
     yield Figure(
         name=f"import.commit.seconds[{size}]",
@@ -169,5 +173,5 @@ def import_file(ctx: Context) -> Iterator[Figure]:
         unit="s",
         target=TARGET_SECONDS,
         baseline=round(baseline, 2),
-        notes=f"{imported} households imported; " + notes,
+        notes=f"{imported} households imported, {wet_cpu:.1f} s of CPU in this process; " + notes,
     )

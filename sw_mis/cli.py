@@ -288,6 +288,29 @@ def worker(ctx: Context, burst: bool) -> None:
     Worker([QUEUE_NAME], connection=connection).work(burst=burst)
 
 
+# --- retention ----------------------------------------------------------------------------------
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
+@click.option("--before", "before", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Count the periods back from this day (YYYY-MM-DD, not after today; "
+                   "default today).")
+@pass_ctx
+def purge(ctx: Context, dry_run: bool, before: dt.datetime | None) -> None:
+    """Apply the retention policy (docs/operations.md): erase withdrawn households' personal
+    data after 24 months, delete old history, audit log, referrals, screenings and tokens."""
+    from sw_mis.retention.services import RetentionError
+    from sw_mis.retention.services import purge as run_purge
+
+    try:
+        # Each batch is committed at its own edge: a stopped purge, run again, carries on.
+        with ctx.app.app_context(), session_scope(ctx.app) as session:
+            summary = run_purge(session, before.date() if before else None, dry_run=dry_run,
+                                commit=None if dry_run else session.commit)
+    except RetentionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(summary.as_dict()))
+
+
 def run() -> None:  # pragma: no cover - console entry point alias
     """Entry point used by `python -m sw_mis`."""
     sys.exit(main())

@@ -142,3 +142,30 @@ def test_screen_all_stores_outcomes_and_refuses_unknown_schemes(env: dict[str, s
     assert summary["eligible"] + summary["undetermined"] > 0
     result = CliRunner().invoke(main, ["screen-all", "--scheme", "no-such"], env=env)
     assert result.exit_code != 0 and "unknown scheme" in result.output
+
+
+def test_purge_applies_the_retention_policy_once(env: dict[str, str]) -> None:
+    run(env, "db", "upgrade")
+    run(env, "seed", "--households", "10", "--country", "PK")
+    engine = make_engine(env["SW_MIS_DATABASE_URL"])
+    withdrawn = dt.datetime.now(dt.UTC) - dt.timedelta(days=3 * 365)
+    with engine.begin() as conn:
+        first = conn.scalar(select(func.min(Household.id)))
+        conn.execute(
+            Household.__table__.update()
+            .where(Household.id == first)
+            .values(status="consent_withdrawn", consent_withdrawn_at=withdrawn)
+        )
+    dry = json.loads(run(env, "purge", "--dry-run").output)
+    assert dry["dry_run"] is True and dry["households_erased"] == 1
+    done = json.loads(run(env, "purge").output)
+    assert done["households_erased"] == 1 and done["on"] == dt.date.today().isoformat()
+    assert json.loads(run(env, "purge").output)["households_erased"] == 0
+    with engine.connect() as conn:
+        names = conn.execute(
+            select(Member.given_name, Member.national_id).where(Member.household_id == first)
+        ).all()
+    engine.dispose()
+    assert names and set(names) == {("", None)}
+    result = CliRunner().invoke(main, ["purge", "--before", "2999-01-01"], env=env)
+    assert result.exit_code != 0 and "after today" in result.output

@@ -116,6 +116,8 @@ SEX_ANSWERS = {
     "femenino": "female",
 }
 EXCEL_EPOCH = dt.date(1899, 12, 30)
+#: Distinct text answers remembered per field by :meth:`Mapping.cell_converter`.
+MEMO_LIMIT = 50_000
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -145,6 +147,7 @@ class Mapping:
     _converters: dict[str, Callable[[Any], Any]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    _cells: dict[str, Callable[[Any], Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any] | None, name: str | None = None) -> Mapping:
@@ -274,6 +277,35 @@ class Mapping:
         if cached is None:
             cached = self._converters[target] = self._build_converter(target)
         return cached
+
+    def cell_converter(self, target: str) -> Callable[[Any], Any]:
+        """Return :meth:`convert` for ``target`` as one function, remembering text answers.
+
+        A survey repeats the same few answers (codes, yes/no, village names, birth dates) on
+        hundreds of thousands of rows; each distinct text is converted once. Conversions are
+        pure, so a remembered answer is the answer.
+        """
+        cached = self._cells.get(target)
+        if cached is not None:
+            return cached
+        convert = self.converter(target)
+        memo: dict[str, Any] = {}
+
+        def cell(value: Any) -> Any:
+            if value is None or value == "":
+                return None
+            if value.__class__ is not str:
+                return convert(value)
+            try:
+                return memo[value]
+            except KeyError:
+                result = convert(value)
+                if len(memo) < MEMO_LIMIT:  # unique answers (national IDs) are not kept
+                    memo[value] = result
+                return result
+
+        self._cells[target] = cell
+        return cell
 
     def _build_converter(self, target: str) -> Callable[[Any], Any]:
         fact = FIELDS_BY_NAME.get(target)

@@ -2,10 +2,16 @@
 
 Every household in a file is validated by :func:`sw_mis.registry.validation.clean_household`
 (the validator behind the counter form and the API), its location by ``check_location``, its
-national IDs by ``national_id_clashes`` and its people by ``same_person_score`` — so an import
-never writes a household the registration service would refuse. Only the writing is different:
-valid households go in with bulk inserts (COPY on PostgreSQL), a chunk at a time, because one
-ORM registration per household would take an hour for a survey of 100,000 households.
+national IDs by the rule of ``national_id_clashes`` (one lookup per chunk) and its people by
+``same_person_score`` — so an import never writes a household the registration service would
+refuse. Only the writing is different: valid households go in with bulk inserts (COPY on
+PostgreSQL), a chunk at a time, because one ORM registration per household would take an hour
+for a survey of 100,000 households.
+
+The dry run keeps what the validator said about each household (:class:`Prepared`), and the
+commit of the same file reads it back instead of validating every row a second time; what
+depends on the registry (areas, national IDs, likely duplicates, keys imported) is checked
+again at commit.
 
 Services flush; the caller commits. :func:`commit_batch` takes a ``commit`` callable (like
 ``eligibility.sql.screen_all``) and calls it after each chunk, so a killed import resumes where it
@@ -25,10 +31,13 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import String, any_, bindparam, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from sw_mis.audit.services import record_event
@@ -41,7 +50,8 @@ from sw_mis.imports.mapping import (
 )
 from sw_mis.imports.models import ImportBatch, ImportedHousehold, ImportMapping, ImportProblem
 from sw_mis.imports.readers import DEFAULT_MAX_BYTES, ReadError, Sheet, Table, read_table
-from sw_mis.registry.duplicates import NAME_SIMILARITY, national_id_clashes, same_person_score
+from sw_mis.registry import validation
+from sw_mis.registry.duplicates import NAME_SIMILARITY, same_person_score
 from sw_mis.registry.errors import ErrorBag, Forbidden, ValidationError
 from sw_mis.registry.fields import HOUSEHOLD_FIELDS, MEMBER_FIELDS
 from sw_mis.registry.models import ChangeRecord, Household, Member
@@ -215,7 +225,8 @@ class SourceRow:
     def raw(self, target: str) -> Any:
         """Return the cell mapped to ``target`` (None when no column maps to it)."""
         index = self.plan.index_of.get(target)
-        return None if index is None else self.values[index]
+        # The placeholder row of orphan rows (no household key) has no values.
+        return None if index is None or index >= len(self.values) else self.values[index]
 
 
 @dataclass
@@ -383,6 +394,164 @@ class Checked:
     content_sha256: str = ""
     clean: dict[str, Any] | None = None
     problems: list[Problem] = field(default_factory=list)
+    #: What the registry validator said, as a line of the prepared file (None: not validated).
+    entry: dict[str, Any] | None = None
+
+
+# --- the dry run's validation, kept for the commit ------------------------------------------------
+PREPARED_FORMAT = 1
+_HH_NAMES = tuple(f.name for f in HOUSEHOLD_FIELDS)
+_M_NAMES = ("given_name", "family_name", *(f.name for f in MEMBER_FIELDS))
+_CLEAN_KEYS = frozenset(
+    {"country", "consent_given", "consent_date", "facts", "members", "enrolments"}
+)
+_HH_KEYS, _M_KEYS = frozenset(_HH_NAMES), frozenset(_M_NAMES)
+_HH_VALUES, _M_VALUES = itemgetter(*_HH_NAMES), itemgetter(*_M_NAMES)
+_DECODERS: dict[str, Callable[[Any], Any]] = {"date": dt.date.fromisoformat, "decimal": Decimal}
+#: The fields JSON cannot hold as they are: (name, function that reads them back).
+_HH_TYPED = tuple((f.name, _DECODERS[f.kind]) for f in HOUSEHOLD_FIELDS if f.kind in _DECODERS)
+_M_TYPED = tuple((f.name, _DECODERS[f.kind]) for f in MEMBER_FIELDS if f.kind in _DECODERS)
+
+
+def _encode_clean(clean: dict[str, Any]) -> list[Any] | None:
+    """Return the validator's clean household as plain lists (None if shaped unexpectedly)."""
+    if clean.keys() != _CLEAN_KEYS or clean["enrolments"] or clean["consent_given"] is not True:
+        return None
+    facts, members = clean["facts"], clean["members"]
+    if facts.keys() != _HH_KEYS or any(m.keys() != _M_KEYS for m in members):
+        return None
+    return [clean["country"], clean["consent_date"], _HH_VALUES(facts), [*map(_M_VALUES, members)]]
+
+
+def _decode_clean(data: list[Any]) -> dict[str, Any]:
+    """Return the clean household :func:`_encode_clean` wrote, with its dates and decimals."""
+    country, consent_date, facts, members = data
+    household = dict(zip(_HH_NAMES, facts, strict=True))
+    for name, decode in _HH_TYPED:
+        if household[name] is not None:
+            household[name] = decode(household[name])
+    people = []
+    for values in members:
+        member = dict(zip(_M_NAMES, values, strict=True))
+        for name, decode in _M_TYPED:
+            if member[name] is not None:
+                member[name] = decode(member[name])
+        people.append(member)
+    return {
+        "country": country,
+        "consent_given": True,
+        "consent_date": dt.date.fromisoformat(consent_date),
+        "facts": household,
+        "members": people,
+        "enrolments": [],
+    }
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, dt.date | Decimal):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a prepared import")
+
+
+def _fingerprint(batch: ImportBatch, default_country: str) -> str:
+    """Return what a prepared file must have been made with to be reused.
+
+    The file and mapping (the same batch), the default country, the fields (their order is the
+    file's), and the day: the validator refuses dates in the future, so another day's answers
+    are checked again.
+    """
+    fields = [(f.name, f.kind) for f in (*HOUSEHOLD_FIELDS, *MEMBER_FIELDS)]
+    data = [
+        PREPARED_FORMAT,
+        batch.id,
+        batch.file_sha256,
+        batch.mapping_spec,
+        default_country,
+        validation.today().isoformat(),
+        fields,
+    ]
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Prepared:
+    """The dry run's validation of each household, read back in order by the commit.
+
+    The dry run validates every household with the registry validator; what the validator
+    says depends on the file alone, so the commit reads it back instead of validating half a
+    million rows again. One JSON line per household of the file, in order: ``{"k": key}``
+    (validate again), ``{"k": key, "h": content hash, "e": {path: [message]}}`` (refused) or
+    ``{"k", "h", "c": [country, consent date, facts, members]}`` (clean values in the order of
+    ``HOUSEHOLD_FIELDS`` / ``MEMBER_FIELDS``). The location, already-imported keys, national IDs
+    and likely duplicates depend on the registry: the commit checks them again, as it is then.
+    """
+
+    def __init__(self, fh: IO[str]) -> None:
+        self._fh = fh
+
+    @classmethod
+    def open(cls, batch: ImportBatch, default_country: str) -> Prepared | None:
+        """Return the batch's prepared file if it was made for this very check, else None."""
+        name = (batch.summary or {}).get("prepared")
+        if not name or not Path(name).is_file():
+            return None
+        path = Path(name)
+        fh = path.open(encoding="utf-8")
+        try:
+            header = json.loads(fh.readline() or "null") or {}
+        except ValueError:
+            header = {}
+        if header.get("fingerprint") != _fingerprint(batch, default_country):
+            fh.close()
+            return None
+        return cls(fh)
+
+    def next(self, key: str) -> dict[str, Any] | None:
+        """Return the next household's line if it is ``key``'s, else stop reading (None)."""
+        if self._fh.closed:
+            return None
+        line = self._fh.readline()
+        try:
+            entry = json.loads(line) if line else None
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict) or entry.get("k") != key:
+            self.close()  # out of step with the file: everything after is validated again
+            return None
+        return entry if "h" in entry else None
+
+    def close(self) -> None:
+        """Stop reading."""
+        self._fh.close()
+
+
+def _forget_prepared(batch: ImportBatch) -> None:
+    """Delete the batch's prepared file (it holds personal data and is needed no more)."""
+    path = (batch.summary or {}).get("prepared")
+    if path:
+        Path(path).unlink(missing_ok=True)
+        batch.summary = {**batch.summary, "prepared": None}
+
+
+class _PreparedWriter:
+    """Write a prepared file beside the dry run, renamed into place only when complete."""
+
+    def __init__(self, path: Path, fingerprint: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self._part = path, path.with_name(path.name + ".part")
+        self._fh = self._part.open("w", encoding="utf-8")
+        self._fh.write(json.dumps({"format": PREPARED_FORMAT, "fingerprint": fingerprint}) + "\n")
+
+    def write(self, chunk: list[Checked]) -> None:
+        dumps = functools.partial(json.dumps, separators=(",", ":"), default=_json_value)
+        self._fh.write("".join(dumps(c.entry or {"k": c.source.key}) + "\n" for c in chunk))
+
+    def finish(self) -> None:
+        self._fh.close()
+        self._part.replace(self.path)
+
+    def abort(self) -> None:
+        self._fh.close()
+        self._part.unlink(missing_ok=True)
 
 
 @dataclass
@@ -402,35 +571,60 @@ class _Context:
     ids_seen: dict[str, tuple[int, str]] = field(default_factory=dict)
     people: dict[tuple[str, str, int], list[tuple[Any, ...]]] = field(default_factory=dict)
     registry_people: dict[tuple[str, str, int], list[Any]] = field(default_factory=dict)
+    #: Converters per column plan, and the mapping's defaults converted once.
+    plans: dict[int, tuple[_Cells, _Cells]] = field(default_factory=dict)
+    defaults: tuple[list[tuple[str, Any]], list[tuple[str, Any]]] | None = None
+    #: The dry run's validation of each household (see :class:`Prepared`), when reused.
+    prepared: Prepared | None = None
+
+
+_Cells = list[tuple[str, int, Callable[[Any], Any]]]
+
+
+def _cells(ctx: _Context, plan: ColumnPlan) -> tuple[_Cells, _Cells]:
+    """Return a plan's (household, member) columns as (target, index, converter)."""
+    found = ctx.plans.get(id(plan))
+    if found is None:
+        cell = ctx.mapping.cell_converter
+        found = ctx.plans[id(plan)] = (
+            [(t, i, cell(t)) for t, i in plan.household_targets],
+            [(t, i, cell(t)) for t, i in plan.member_targets],
+        )
+    return found
 
 
 def _raw_household(ctx: _Context, sh: SourceHousehold) -> dict[str, Any]:
     """Return the household as raw input for the registry validator."""
-    convert = ctx.mapping.convert
+    if ctx.defaults is None:
+        convert, defaults = ctx.mapping.convert, ctx.mapping.defaults
+        ctx.defaults = (
+            [(t, convert(t, v)) for t, v in defaults.items() if t in HOUSEHOLD_TARGETS],
+            [(t, convert(t, v)) for t, v in defaults.items() if t in MEMBER_TARGETS],
+        )
+    household_defaults, member_defaults = ctx.defaults
     data: dict[str, Any] = {}
     first = sh.household_row
     # One row per member: the first row that answers a household question speaks for all.
     rows = [first] if not sh.members or first.sheet is not sh.members[0].sheet else sh.members
-    for target, index in first.plan.household_targets:
+    for target, index, cell in _cells(ctx, first.plan)[0]:
         for row in rows:
-            value = convert(target, row.values[index])
+            value = cell(row.values[index])
             if value is not None:
                 data[target] = value
                 break
-    for target, value in ctx.mapping.defaults.items():
-        if target in HOUSEHOLD_TARGETS and data.get(target) is None:
-            data[target] = convert(target, value)
+    for target, value in household_defaults:
+        if data.get(target) is None:
+            data[target] = value
     data.setdefault("country", ctx.default_country)
-    member_defaults = [(t, v) for t, v in ctx.mapping.defaults.items() if t in MEMBER_TARGETS]
     members = []
     for row in sh.members:
         member = {}
-        for target, index in row.plan.member_targets:
-            value = convert(target, row.values[index])
+        for target, index, cell in _cells(ctx, row.plan)[1]:
+            value = cell(row.values[index])
             if value is not None:
                 member[target] = value
         for target, value in member_defaults:
-            member.setdefault(target, convert(target, value))
+            member.setdefault(target, value)
         members.append(member)
     data["members"] = members
     return data
@@ -482,7 +676,9 @@ def _check_location(ctx: _Context, clean: dict[str, Any]) -> dict[str, list[str]
 
 
 def _validate(ctx: _Context, sh: SourceHousehold) -> Checked:
-    checked = Checked(sh, "valid", _content_hash(sh), problems=list(sh.problems))
+    entry = ctx.prepared.next(sh.key) if ctx.prepared is not None else None
+    digest = entry["h"] if entry is not None else _content_hash(sh)
+    checked = Checked(sh, "valid", digest, problems=list(sh.problems))
     if sh.problems:
         checked.status = "error"
         return checked
@@ -513,13 +709,25 @@ def _validate(ctx: _Context, sh: SourceHousehold) -> Checked:
             )
         )
         return checked
-    raw = _raw_household(ctx, sh)
-    try:
-        clean = clean_household(ctx.session, ctx.user, raw, check_area=False)
-    except ValidationError as exc:
-        errors = exc.errors
-        clean = None
+    clean: dict[str, Any] | None = None
+    errors: dict[str, list[str]] = {}
+    if entry is not None and "e" in entry:
+        errors = entry["e"]
+    elif entry is not None:
+        clean = _decode_clean(entry["c"])
     else:
+        raw = _raw_household(ctx, sh)
+        try:
+            clean = clean_household(ctx.session, ctx.user, raw, check_area=False)
+        except ValidationError as exc:
+            errors = exc.errors
+            entry = {"k": sh.key, "h": digest, "e": errors}
+        else:
+            encoded = _encode_clean(clean)
+            entry = None if encoded is None else {"k": sh.key, "h": digest, "c": encoded}
+    checked.entry = entry
+    if clean is not None:
+        # Areas and offices change: the location is checked again at commit.
         errors = _check_location(ctx, clean)
     if errors:
         checked.status = "error"
@@ -561,10 +769,10 @@ def _national_ids(ctx: _Context, chunk: list[Checked]) -> None:
             slot = len(wanted)
             wanted[slot] = nid
             where[slot] = (checked, index)
-    for slot, _member, other in national_id_clashes(ctx.session, wanted):
+    for slot, other in _registered_ids(ctx.session, wanted):
         checked, index = where[slot]
         row = checked.source.members[index]
-        if can_see(ctx.session, ctx.user, other):
+        if can_see(ctx.session, ctx.user, other):  # type: ignore[arg-type]
             text = f"A person with this national ID is already registered in household {other.ref}."
         else:
             text = (
@@ -587,7 +795,40 @@ def _national_ids(ctx: _Context, chunk: list[Checked]) -> None:
 
 
 @dataclass(frozen=True)
-class _Person:
+class _Holder:
+    """The household of a registered national ID: what the message and ``can_see`` read."""
+
+    ref: str
+    admin1: str | None
+    admin2: str | None
+    admin3: str | None
+
+
+def _registered_ids(session: Session, national_ids: dict[int, str]) -> list[tuple[int, _Holder]]:
+    """Return (slot, household) for the IDs present members of active households hold.
+
+    The predicate of ``registry.duplicates.national_id_clashes`` (what registration refuses),
+    reading four columns instead of whole rows; on PostgreSQL the IDs go as one array.
+    """
+    if not national_ids:
+        return []
+    ids = list(set(national_ids.values()))
+    if session.get_bind().dialect.name == "postgresql":
+        matches = Member.national_id == any_(bindparam("ids", ids, type_=ARRAY(String)))
+    else:
+        matches = Member.national_id.in_(ids)
+    rows = session.execute(
+        select(
+            Member.national_id, Household.ref, Household.admin1, Household.admin2, Household.admin3
+        )
+        .join(Household, Member.household_id == Household.id)
+        .where(matches, Member.status == "present", Household.status == "active")
+    )
+    found = {nid: _Holder(ref, a1, a2, a3) for nid, ref, a1, a2, a3 in rows}
+    return [(slot, found[nid]) for slot, nid in national_ids.items() if nid in found]
+
+
+class _Person(NamedTuple):
     """The fields ``same_person_score`` reads, for a person of the file or the registry."""
 
     given_name: str
@@ -601,19 +842,22 @@ class _Person:
 def _load_registry_people(ctx: _Context, layout_: Layout) -> None:
     """Load registry people who share a district and a phonetic name key with the file's."""
     mapping = ctx.mapping
+    admin2, given_name, family_name = (
+        mapping.cell_converter(t) for t in ("admin2", "given_name", "family_name")
+    )
     keys: set[str] = set()
     districts: set[str] = set()
     for sh in layout_.households:
-        district = mapping.convert("admin2", sh.household_row.raw("admin2"))
+        district = admin2(sh.household_row.raw("admin2"))
         if district is None and sh.members:
-            district = mapping.convert("admin2", sh.members[0].raw("admin2"))
+            district = admin2(sh.members[0].raw("admin2"))
         if district is None:
             district = mapping.defaults.get("admin2")
         if district:
             districts.add(str(district))
         for row in sh.members:
-            given = mapping.convert("given_name", row.raw("given_name")) or ""
-            family = mapping.convert("family_name", row.raw("family_name")) or ""
+            given = given_name(row.raw("given_name")) or ""
+            family = family_name(row.raw("family_name")) or ""
             if given:
                 keys.add(name_key(str(given), str(family)))
     if not keys or not districts:
@@ -725,6 +969,12 @@ def _imported_keys(session: Session, source: str) -> dict[str, tuple[str, int | 
     }
 
 
+def default_country(user: Any, mapping: Mapping) -> str:
+    """Return the country of households whose file says none: the mapping's, else the office's."""
+    office = getattr(user, "office", None)
+    return str(mapping.defaults.get("country") or getattr(office, "country", "") or "")
+
+
 def iter_checked(
     session: Session,
     user: Any,
@@ -735,11 +985,16 @@ def iter_checked(
     batch_id: int | None = None,
     include_likely: bool = False,
     chunk_size: int = CHUNK_HOUSEHOLDS,
+    prepared: Prepared | None = None,
 ) -> Iterator[tuple[Layout, list[Checked]]]:
-    """Yield the file's households checked, a chunk at a time (chunks keep memory flat)."""
+    """Yield the file's households checked, a chunk at a time (chunks keep memory flat).
+
+    With ``prepared`` (the dry run's validation of this very file) the registry validator's
+    answers are read back instead of computed again; everything that depends on the registry
+    is checked as usual.
+    """
     _require(user)
     layout_ = layout(table, mapping)
-    office = getattr(user, "office", None)
     ctx = _Context(
         session=session,
         user=user,
@@ -747,11 +1002,10 @@ def iter_checked(
         two_sheets=layout_.shape == "two sheets",
         source=source,
         batch_id=batch_id,
-        default_country=str(
-            mapping.defaults.get("country") or getattr(office, "country", "") or ""
-        ),
+        default_country=default_country(user, mapping),
         include_likely=include_likely,
         imported=_imported_keys(session, source),
+        prepared=prepared,
     )
     _load_registry_people(ctx, layout_)
     households = layout_.households
@@ -802,15 +1056,30 @@ def check_batch(
     *,
     progress: Progress | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    prepared_dir: Path | None = None,
 ) -> ImportBatch:
-    """Dry run: check every household and store the problems; the registry is not touched."""
+    """Dry run: check every household and store the problems; the registry is not touched.
+
+    With ``prepared_dir`` the registry validator's answers are also saved there (personal data:
+    the folder is the app's files folder), so that :func:`commit_batch` need not repeat them.
+    """
     _require(user)
     with _no_gc():
-        return _check_batch(session, user, batch, progress, max_bytes)
+        return _check_batch(session, user, batch, progress, max_bytes, prepared_dir)
+
+
+def prepared_path(folder: Path, batch: ImportBatch) -> Path:
+    """Return where the dry run of ``batch`` keeps its validation for the commit."""
+    return folder / f"import-{batch.id}-checked.jsonl"
 
 
 def _check_batch(
-    session: Session, user: Any, batch: ImportBatch, progress: Progress | None, max_bytes: int
+    session: Session,
+    user: Any,
+    batch: ImportBatch,
+    progress: Progress | None,
+    max_bytes: int,
+    prepared_dir: Path | None,
 ) -> ImportBatch:
     table = read_batch_file(batch, max_bytes)
     mapping = batch_mapping(batch)
@@ -818,13 +1087,29 @@ def _check_batch(
     problems: list[Problem] = []
     done_rows = 0
     layout_: Layout | None = None
-    for layout_, chunk in iter_checked(session, user, table, mapping, source=batch.source):
-        for checked in chunk:
-            counts[checked.status] += 1
-            problems.extend(checked.problems)
-            done_rows += _rows_in(checked)
-        if progress:
-            progress(done_rows, layout_.rows_total)
+    _forget_prepared(batch)
+    writer = None
+    if prepared_dir is not None:
+        writer = _PreparedWriter(
+            prepared_path(prepared_dir, batch),
+            _fingerprint(batch, default_country(user, mapping)),
+        )
+    try:
+        for layout_, chunk in iter_checked(session, user, table, mapping, source=batch.source):
+            if writer is not None:
+                writer.write(chunk)
+            for checked in chunk:
+                counts[checked.status] += 1
+                problems.extend(checked.problems)
+                done_rows += _rows_in(checked)
+            if progress:
+                progress(done_rows, layout_.rows_total)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if writer is not None:
+        writer.finish()
     # Written only now: on SQLite a write would lock out the job's progress updates meanwhile.
     session.execute(delete(ImportProblem).where(ImportProblem.batch_id == batch.id))
     _store_problems(session, batch, "check", problems)
@@ -851,6 +1136,7 @@ def _check_batch(
         "notes": notes,
         "unmapped": layout_.unmapped if layout_ else [],
         "shape": layout_.shape if layout_ else "",
+        "prepared": str(writer.path) if writer is not None else None,
     }
     batch.status = "checked"
     batch.checked_at = dt.datetime.now(dt.UTC)
@@ -890,111 +1176,98 @@ class _Writer:
         return self._offices[key]
 
     def refs(self, countries: list[str]) -> list[str]:
-        out: list[str] = []
+        """Return a new random reference per household (in the order of ``countries``)."""
+        out: list[str | None] = [None] * len(countries)
         taken: set[str] = set()
-        while len(out) < len(countries):
-            wanted = [
-                make_ref(c, f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}")
-                for c in countries[len(out) :]
-            ]
-            clash = set(
-                self.session.scalars(select(Household.ref).where(Household.ref.in_(wanted)))
-            )
-            for ref in wanted:
-                if ref not in clash and ref not in taken:
+        pending = list(range(len(countries)))
+        while pending:
+            wanted = {
+                i: make_ref(countries[i], f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}")
+                for i in pending
+            }
+            refs = list(wanted.values())
+            if self.postgres:
+                matches = Household.ref == any_(bindparam("refs", refs, type_=ARRAY(String)))
+            else:
+                matches = Household.ref.in_(refs)
+            clash = set(self.session.scalars(select(Household.ref).where(matches)))
+            pending = []
+            for i, ref in wanted.items():
+                if ref in clash or ref in taken:
+                    pending.append(i)  # drawn again, for the same household and country
+                else:
                     taken.add(ref)
-                    out.append(ref)
-        return out
+                    out[i] = ref
+        return out  # type: ignore[return-value]
 
     def write(self, valid: list[Checked]) -> int:
+        """Insert the households, their members, change records and source keys; flush."""
         if not valid:
             return 0
         user_id = getattr(self.user, "id", None)
         now = dt.datetime.now(dt.UTC)
-        refs = self.refs([c.clean["country"] for c in valid])  # type: ignore[index]
-        hh_rows = []
-        for checked, ref in zip(valid, refs, strict=True):
-            clean = checked.clean
-            assert clean is not None
-            hh_rows.append(
-                {
-                    **{f.name: clean["facts"].get(f.name) for f in HOUSEHOLD_FIELDS},
-                    "ref": ref,
-                    "country": clean["country"],
-                    "status": "active",
-                    "consent_given": True,
-                    "consent_date": clean["consent_date"],
-                    "office_id": self.office_id(clean["facts"]),
-                    "registered_by_id": user_id,
-                    "registered_at": now,
-                    "updated_at": now,
-                    "version": 1,
-                }
+        cleans = [c.clean for c in valid]
+        refs = self.refs([c["country"] for c in cleans])  # type: ignore[index]
+        hh_rows = [
+            (
+                *_facts_of(clean["facts"], _HH_NAMES),
+                ref,
+                clean["country"],
+                "active",
+                True,
+                clean["consent_date"],
+                self.office_id(clean["facts"]),
+                user_id,
+                now,
+                now,
+                1,
             )
-        ids = self._insert_households(hh_rows)
-        member_cols = [
-            "household_id",
-            "position",
-            "given_name",
-            "family_name",
-            "name_key",
-            "status",
-            *[f.name for f in MEMBER_FIELDS],
+            for clean, ref in zip(cleans, refs, strict=True)  # type: ignore[union-attr]
         ]
+        ids = self._insert_households(hh_rows)
         members, changes, links = [], [], []
+        source, batch_id, filename = self.batch.source, self.batch.id, self.batch.filename
         for checked, hh_id in zip(valid, ids, strict=True):
             clean = checked.clean
             assert clean is not None
             for position, m in enumerate(clean["members"]):
+                given, family = m["given_name"], m["family_name"]
                 members.append(
                     (
                         hh_id,
                         position,
-                        m["given_name"],
-                        m["family_name"],
-                        name_key(m["given_name"], m["family_name"]),
+                        given,
+                        family,
+                        name_key(given, family),
                         "present",
-                        *[m.get(f.name) for f in MEMBER_FIELDS],
+                        *_facts_of(m, _MEMBER_FACT_NAMES),
                     )
                 )
+            key = checked.source.key
             changes.append(
-                {
-                    "household_id": hh_id,
-                    "user_id": user_id,
-                    "action": "register",
-                    "at": now,
-                    "reason": f"Imported from {self.batch.filename} (batch {self.batch.id}, "
-                    f"household key {checked.source.key})"[:1000],
-                    "changes": {"members": [None, len(clean["members"])]},
-                }
+                (
+                    hh_id,
+                    user_id,
+                    "register",
+                    now,
+                    f"Imported from {filename} (batch {batch_id}, household key {key})"[:1000],
+                    {"members": [None, len(clean["members"])]},
+                )
             )
-            links.append(
-                {
-                    "source": self.batch.source,
-                    "household_key": checked.source.key,
-                    "household_id": hh_id,
-                    "batch_id": self.batch.id,
-                    "content_sha256": checked.content_sha256,
-                    "imported_at": now,
-                }
-            )
-        if self.postgres:
-            from sw_mis.registry.seed import _copy_rows
-
-            _copy_rows(self.session.connection(), "members", member_cols, members)
-        else:
-            self.session.execute(
-                insert(Member.__table__), [dict(zip(member_cols, m, strict=True)) for m in members]
-            )
-        self._insert(ChangeRecord.__table__, changes)
-        self._insert(ImportedHousehold.__table__, links)
+            links.append((source, key, hh_id, batch_id, checked.content_sha256, now))
+        self._insert(Member.__table__, _MEMBER_COLUMNS, members)
+        if self.postgres:  # COPY has no JSON adaptation: JSON columns go in as their text
+            changes = [(*row[:-1], json.dumps(row[-1])) for row in changes]
+        self._insert(ChangeRecord.__table__, _CHANGE_COLUMNS, changes)
+        self._insert(ImportedHousehold.__table__, _LINK_COLUMNS, links)
         return len(valid)
 
-    def _insert_households(self, rows: list[dict[str, Any]]) -> list[int]:
+    def _insert_households(self, rows: list[tuple[Any, ...]]) -> list[int]:
         table = Household.__table__
         if not self.postgres:
             result = self.session.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+                insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                [dict(zip(_HOUSEHOLD_COLUMNS, r, strict=True)) for r in rows],
             )
             return list(result.scalars())
         # COPY needs the ids up front: take them from the sequence, as INSERT would have.
@@ -1005,22 +1278,70 @@ class _Writer:
                 )
             )
         )
-        for row, hh_id in zip(rows, ids, strict=True):
-            row["id"] = hh_id
-        self._insert(table, rows)
+        self._insert(
+            table,
+            ("id", *_HOUSEHOLD_COLUMNS),
+            [(hh_id, *row) for hh_id, row in zip(ids, rows, strict=True)],
+        )
         return ids
 
-    def _insert(self, table: Any, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows: COPY on PostgreSQL, one executemany elsewhere."""
         if not rows:
             return
         if self.postgres:
             from sw_mis.registry.seed import _copy_rows
 
-            columns = list(rows[0])
-            values = [tuple(_copy_value(r[c]) for c in columns) for r in rows]
-            _copy_rows(self.session.connection(), table.name, columns, values)
+            # A survey fills a few of the registry's many facts: columns that are empty in
+            # every row are left to their default (NULL) instead of being sent row by row.
+            values = list(zip(*rows, strict=True))
+            used = [
+                i
+                for i, column in enumerate(values)
+                if column.count(None) != len(column) or table.c[columns[i]].server_default
+            ]
+            _copy_rows(
+                self.session.connection(),
+                table.name,
+                [columns[i] for i in used],
+                zip(*(values[i] for i in used), strict=True),
+            )
         else:
-            self.session.execute(insert(table), rows)
+            self.session.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
+
+
+_MEMBER_FACT_NAMES = tuple(f.name for f in MEMBER_FIELDS)
+_HOUSEHOLD_COLUMNS = (
+    *_HH_NAMES,
+    "ref",
+    "country",
+    "status",
+    "consent_given",
+    "consent_date",
+    "office_id",
+    "registered_by_id",
+    "registered_at",
+    "updated_at",
+    "version",
+)
+_MEMBER_COLUMNS = (
+    "household_id",
+    "position",
+    "given_name",
+    "family_name",
+    "name_key",
+    "status",
+    *_MEMBER_FACT_NAMES,
+)
+_CHANGE_COLUMNS = ("household_id", "user_id", "action", "at", "reason", "changes")
+_LINK_COLUMNS = (
+    "source",
+    "household_key",
+    "household_id",
+    "batch_id",
+    "content_sha256",
+    "imported_at",
+)
 
 
 def commit_batch(
@@ -1084,30 +1405,36 @@ def _commit_batch(
     refused: list[Checked] = []
     done_rows = 0
     layout_: Layout | None = None
-    for layout_, chunk in iter_checked(
-        session,
-        user,
-        table,
-        mapping,
-        source=batch.source,
-        batch_id=batch.id,
-        include_likely=include_likely,
-        chunk_size=chunk_size,
-    ):
-        valid = [c for c in chunk if c.status == "valid"]
-        writer.write(valid)
-        problems = [p for c in chunk for p in c.problems if c.status != "valid"]
-        _store_problems(session, batch, "commit", problems)
-        for checked in chunk:
-            counts[checked.status] += 1
-            done_rows += _rows_in(checked)
-            if checked.status in ("error", "duplicate"):
-                refused.append(checked)
-        session.flush()
-        if commit:
-            commit()
-        if progress:
-            progress(done_rows, layout_.rows_total)
+    prepared = Prepared.open(batch, default_country(user, mapping))
+    try:
+        for layout_, chunk in iter_checked(
+            session,
+            user,
+            table,
+            mapping,
+            source=batch.source,
+            batch_id=batch.id,
+            include_likely=include_likely,
+            chunk_size=chunk_size,
+            prepared=prepared,
+        ):
+            valid = [c for c in chunk if c.status == "valid"]
+            writer.write(valid)
+            problems = [p for c in chunk for p in c.problems if c.status != "valid"]
+            _store_problems(session, batch, "commit", problems)
+            for checked in chunk:
+                counts[checked.status] += 1
+                done_rows += _rows_in(checked)
+                if checked.status in ("error", "duplicate"):
+                    refused.append(checked)
+            session.flush()
+            if commit:
+                commit()
+            if progress:
+                progress(done_rows, layout_.rows_total)
+    finally:
+        if prepared is not None:
+            prepared.close()
     if errors_path is not None:
         write_refused_csv(errors_path, refused)
     batch.households_imported = counts["valid"] + counts["done"]
@@ -1118,6 +1445,7 @@ def _commit_batch(
     batch.rows_total = layout_.rows_total if layout_ else 0
     batch.status = "committed"
     batch.committed_at = dt.datetime.now(dt.UTC)
+    _forget_prepared(batch)
     summary = dict(batch.summary or {})
     summary["refused_file"] = str(errors_path) if errors_path and refused else None
     batch.summary = summary
@@ -1141,9 +1469,12 @@ def _commit_batch(
     return batch
 
 
-def _copy_value(value: Any) -> Any:
-    # COPY has no JSON adaptation: JSON columns go in as their text.
-    return json.dumps(value) if isinstance(value, dict | list) else value
+def _facts_of(values: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:
+    """Return ``values[name]`` for each name (None for a name the dict lacks)."""
+    try:
+        return itemgetter(*names)(values)  # type: ignore[no-any-return]
+    except KeyError:
+        return tuple(values.get(name) for name in names)
 
 
 # --- downloads ----------------------------------------------------------------------------------

@@ -1,19 +1,19 @@
-"""The job kinds: each function is an edge that commits its own batches and reports progress.
-
-Large exports are not a kind yet: ``sw_mis.exports`` has no service to call in this checkout.
-"""
+"""The job kinds: each function is an edge that commits its own batches and reports progress."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flask import Flask
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from sw_mis.db import get_engine, session_scope
 from sw_mis.jobs.models import Job
-from sw_mis.jobs.runner import JobContext, JobFunction, JobOutcome
+from sw_mis.jobs.runner import JobCancelled, JobContext, JobFunction, JobOutcome, files_dir
 
 
 def import_max_bytes(app: Flask) -> int:
@@ -54,6 +54,8 @@ def check_import(ctx: JobContext) -> JobOutcome:
             batch,
             progress=progress,
             max_bytes=import_max_bytes(ctx.app),
+            # The commit job reads the validation back instead of repeating it.
+            prepared_dir=files_dir(ctx.app) / "imports" / "prepared",
         )
         summary = {
             "batch_id": batch.id,
@@ -167,10 +169,116 @@ def print_slips(ctx: JobContext) -> JobOutcome:
     return JobOutcome({"slips": len(refs)}, path, f"referral-slips-{ctx.job_id}.pdf")
 
 
+class _Reported:
+    """Pass rows through, reporting progress (and so honouring Cancel) every ``every`` rows."""
+
+    def __init__(self, rows: Iterable[Any], ctx: JobContext, total: int, every: int) -> None:
+        self._rows, self._ctx, self._total, self._every = rows, ctx, total, every
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for row in self._rows:
+            yield row
+            self.count += 1
+            if self.count % self._every == 0:
+                self._ctx.progress(self.count, self._total)
+
+
+def export_list(ctx: JobContext) -> JobOutcome:
+    """Write a beneficiary list to a file: ``exports.services.write_list`` with progress.
+
+    The same statement, columns, writers and audit event as a download from the lists page,
+    as the user who started the job sees the list and in their language; an export cancelled or
+    failed half-way is audited as incomplete with the rows read, and leaves no file.
+    """
+    from flask_babel import force_locale
+
+    from sw_mis.exports import services as exports
+    from sw_mis.web.i18n import DEFAULT_LANGUAGE, LANGUAGES
+
+    book = ctx.app.extensions["sw_mis.rulebook"]
+    params = ctx.params
+    fmt = params.get("format") or "csv"
+    if fmt not in EXPORT_FORMATS:
+        raise exports.ExportError(f"Must be csv, xlsx or pdf, not {fmt!r}.", field="format")
+    spec = exports.list_spec(
+        book,
+        params["scheme"],
+        dt.date.fromisoformat(params["as_of"]),
+        params.get("outcome") or "eligible",
+        params.get("admin1"),
+        params.get("admin2"),
+    )
+    counted: _Reported | None = None
+    complete = False
+    try:
+        with session_scope(ctx.app) as session:
+            user = ctx.user(session)
+            language = getattr(user, "language", None)
+            with force_locale(language if language in LANGUAGES else DEFAULT_LANGUAGE):
+                total = exports.count_beneficiaries(session, book, spec, user)
+                if fmt == "pdf" and total > exports.PDF_MAX_ROWS:
+                    raise exports.ExportError(
+                        _(
+                            "The list has %(rows)s rows; a printed list is limited to "
+                            "%(limit)s. Choose an area, or download CSV or XLSX.",
+                            rows=f"{total:,}",
+                            limit=f"{exports.PDF_MAX_ROWS:,}",
+                        ),
+                        field="format",
+                    )
+                head = exports.heading(session, spec, user, fmt)
+                prepared = exports.prepare_list(session, book, spec, user)
+                ctx.progress(0, total)
+                part = ctx.result_file(head.filename + ".part")
+                rows = exports.iter_rows(session, prepared)
+                counted = _Reported(rows, ctx, total, every=exports.YIELD_PER)
+                try:
+                    with part.open("wb") as out:
+                        _write_list(fmt, prepared.columns, counted, out, head)
+                    complete = True
+                finally:
+                    rows.close()  # type: ignore[attr-defined]  # ends the server cursor early
+                    if not complete:
+                        part.unlink(missing_ok=True)
+    finally:
+        if counted is not None:
+            # Once rows were read, audited like a download, finished or not; in a transaction
+            # of its own, after the reading one has ended (failed, cancelled or done).
+            with session_scope(ctx.app) as audit:
+                exports.record_export(
+                    audit, ctx.user(audit), spec, fmt, counted.count, complete=complete
+                )
+    path = part.with_name(head.filename)
+    part.replace(path)
+    # A Cancel pressed after the last row comes too late: the list is whole and audited so.
+    with contextlib.suppress(JobCancelled):
+        ctx.progress(counted.count, counted.count)
+    summary = {**spec.details(), "format": fmt, "rows": counted.count}
+    return JobOutcome(summary, path, head.filename)
+
+
+def _write_list(fmt: str, cols: Any, rows: Iterable[Any], out: Any, head: Any) -> None:
+    """Write rows with the writer of ``fmt``, as ``exports.services.write_list`` does."""
+    from sw_mis.exports import writers
+    from sw_mis.exports.services import writer_words
+
+    if fmt == "csv":
+        writers.write_csv(cols, rows, out)
+    elif fmt == "xlsx":
+        writers.write_xlsx(cols, rows, out, head.about, writer_words())
+    else:
+        writers.write_pdf(cols, rows, out, head.title, head.subtitle, writer_words())
+
+
+#: The formats a background export writes (JSON is a paged API answer, not a file).
+EXPORT_FORMATS = ("csv", "xlsx", "pdf")
+
 #: kind → (label shown on the jobs page, function)
 KINDS: dict[str, tuple[str, JobFunction]] = {
     "import.check": ("Import: check (dry run)", check_import),
     "import.commit": ("Import: add households", commit_import),
     "screening.all": ("Screen the whole registry", screen_registry),
     "referrals.slips": ("Print referral slips", print_slips),
+    "exports.list": ("Beneficiary list", export_list),
 }

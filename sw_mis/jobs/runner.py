@@ -9,6 +9,7 @@ which records progress and raises :class:`JobCancelled` once someone pressed Can
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import threading
@@ -128,8 +129,10 @@ def enqueue(kind: str, params: dict[str, Any], user: Any, app: Flask | None = No
 def dispatch(app: Flask, job_id: int) -> None:
     """Hand a stored job to its runner: eager (tests), RQ, or a background thread."""
     if app.config.get("SW_MIS_JOBS_EAGER"):
-        # Tests whose data lives in one rolled-back transaction: run in the caller's thread.
-        run_job(app, job_id)
+        # Tests whose data lives in one rolled-back transaction: run in the caller's thread,
+        # but outside the caller's request (a fresh context), as a worker would: no request,
+        # no signed-in user, no request session sharing the connection.
+        contextvars.Context().run(run_job, app, job_id)
         return
     mode = app.config.get("SW_MIS_JOBS_MODE") or ("manual" if app.testing else "auto")
     if mode == "manual":

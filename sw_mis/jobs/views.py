@@ -25,6 +25,9 @@ from flask_login import current_user
 from sw_mis.auth.access import allow
 from sw_mis.auth.models import ROLES
 from sw_mis.db import get_session
+from sw_mis.eligibility.service import rulebook
+from sw_mis.exports import services as exports
+from sw_mis.exports.forms import ExportForm
 from sw_mis.jobs import runner
 from sw_mis.jobs.models import Job
 
@@ -37,10 +40,12 @@ def _job_status(job: Job) -> dict[str, Any]:
     return runner.status_dict(job)
 
 
-#: Everyone who may start a job (imports, screening, slips) may follow their own jobs.
+#: Everyone who may start a job (imports, screening, slips, lists) may follow their own jobs.
 JOB_ROLES = tuple(r for r in ROLES if r != "auditor")
 SCREENING_ROLES = ("programme_officer", "admin")
 SLIP_ROLES = ("clerk", "supervisor", "admin")
+#: Whoever may download a beneficiary list may have it prepared in the background.
+EXPORT_ROLES = exports.EXPORT_ROLES
 
 
 def _job(job_id: int) -> Job:
@@ -134,3 +139,33 @@ def start_slips() -> Any:
         current_user,
     )
     return redirect(url_for("jobs.detail", job_id=job_id))
+
+
+@bp.route("/exports", methods=["POST"])
+@allow(*EXPORT_ROLES)
+def start_export() -> Any:
+    """Prepare the beneficiary list chosen on the lists page in the background."""
+    session, book = get_session(), rulebook()
+    form = ExportForm()
+    form.scheme.choices = exports.scheme_choices(book, current_user)
+    form.admin1.choices = [("", "All"), *exports.area_choices(session, current_user, 1)]
+    form.admin2.choices = [("", "All"), *exports.area_choices(session, current_user, 2)]
+    if form.validate_on_submit():
+        try:
+            spec = exports.list_spec(
+                book,
+                form.scheme.data,
+                form.as_of.data,
+                form.outcome.data,
+                form.admin1.data,
+                form.admin2.data,
+            )
+        except exports.ExportError as exc:
+            if exc.status == 404:
+                abort(404)
+            flash(str(exc), "danger")
+        else:
+            params = {**spec.details(), "format": form.format.data}
+            job_id = runner.enqueue("exports.list", params, current_user)
+            return redirect(url_for("jobs.detail", job_id=job_id))
+    return render_template("exports/index.html", form=form), 422

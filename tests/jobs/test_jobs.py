@@ -63,11 +63,14 @@ def test_thread_path_checks_then_imports(live_app, live_manager, tmp_path):
     )
     assert job.status == "done" and job.result["valid"] == 5 and _count(live_app, Household) == 0
     assert job.rows_done == job.rows_total == 15
+    prepared = list((Path(live_app.config["SW_MIS_FILES_DIR"]) / "imports").rglob("*.jsonl"))
+    assert len(prepared) == 1  # the dry run's validation, kept for the commit
     job = _wait(
         live_app, runner.enqueue("import.commit", {"batch_id": batch_id}, live_manager, live_app)
     )
     assert job.status == "done", job.error
     assert job.result["imported"] == 5 and _count(live_app, Household) == 5
+    assert not prepared[0].exists()
     status = runner.status_dict(job)
     assert status["percent"] == 100.0 and status["finished"] and not status["has_result"]
 
@@ -139,9 +142,20 @@ def test_rq_path_with_a_real_worker(live_app, live_manager, tmp_path):
     assert _count(live_app, Household) == 3
 
 
-def test_import_killed_midway_and_rerun_ends_the_same(live_app, live_manager, tmp_path):
+@pytest.mark.parametrize("dry_run_first", [False, True])
+def test_import_killed_midway_and_rerun_ends_the_same(
+    live_app, live_manager, tmp_path, dry_run_first
+):
     path = write(tmp_path, "s.csv", csv_bytes(survey_rows(7)))
     batch_id = _batch(live_app, live_manager, path)
+    if dry_run_first:  # the commit then reads the dry run's validation back
+        with session_scope(live_app) as session:
+            services.check_batch(
+                session,
+                session.merge(live_manager),
+                session.get(ImportBatch, batch_id),
+                prepared_dir=tmp_path / "prepared",
+            )
 
     class Killed(Exception):
         pass
@@ -176,9 +190,11 @@ def test_import_killed_midway_and_rerun_ends_the_same(live_app, live_manager, tm
         assert (batch.households_imported, batch.households_skipped) == (7, 0)
     assert _count(live_app, Household) == 7 and _count(live_app, Member) == 21
     assert _count(live_app, ImportedHousehold) == 7
+    assert not list((tmp_path / "prepared").glob("*"))  # used, then deleted
 
 
-def test_sigkill_of_cli_import_then_rerun(live_app, live_manager, tmp_path):
+def test_sigkill_of_cli_import_then_rerun(any_live_app, any_live_manager, tmp_path):
+    live_app = any_live_app
     count = 6000
     path = write(tmp_path, "big.csv", csv_bytes(survey_rows(count)))
     env = {

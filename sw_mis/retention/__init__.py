@@ -1,0 +1,1 @@
+"""Retention: erase and delete what the retention policy (docs/operations.md) lets go."""
