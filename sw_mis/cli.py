@@ -12,6 +12,7 @@ from flask import Flask
 
 from sw_mis.app import create_app
 from sw_mis.db import get_engine, session_scope
+from sw_mis.registry.cli import registry as registry_maintenance
 
 
 class Context:
@@ -38,6 +39,9 @@ def main(ctx: click.Context) -> None:
 
 
 # --- database ---------------------------------------------------------------------------------
+main.add_command(registry_maintenance, name="registry")
+
+
 @main.group()
 def db() -> None:
     """Database schema migrations."""

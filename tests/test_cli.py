@@ -169,3 +169,30 @@ def test_purge_applies_the_retention_policy_once(env: dict[str, str]) -> None:
     assert names and set(names) == {("", None)}
     result = CliRunner().invoke(main, ["purge", "--before", "2999-01-01"], env=env)
     assert result.exit_code != 0 and "after today" in result.output
+
+
+def test_registry_rekey_names_recomputes_keys_and_is_audited(env: dict[str, str]) -> None:
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    from sw_mis.audit.models import AuditEvent
+    from sw_mis.registry.names import name_key
+
+    run(env, "db", "upgrade")
+    run(env, "seed", "--households", "5", "--country", seed_country())
+    engine = make_engine(env["SW_MIS_DATABASE_URL"])
+    try:
+        with Session(engine) as session:
+            session.execute(update(Member).values(name_key="STALE"))
+            session.commit()
+        output = run(env, "registry", "rekey-names", "--batch", "4").output
+        with Session(engine) as session:
+            members = session.scalars(select(Member)).all()
+            events = session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "registry.rekey_names")
+            ).all()
+    finally:
+        engine.dispose()
+    assert f"done: {len(members)} members read, {len(members)} keys changed" in output
+    assert all(m.name_key == name_key(m.given_name, m.family_name) for m in members)
+    assert len(events) == 1

@@ -1,4 +1,4 @@
-"""Registry maintenance commands: ``python -m sw_mis.registry.cli rekey-names``."""
+"""Registry maintenance commands: ``sw-mis registry rekey-names``."""
 
 from __future__ import annotations
 

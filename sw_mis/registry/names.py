@@ -11,7 +11,7 @@ people drop, join or space as they please: "Dela Cruz", "dela cruz", "Delacruz" 
 "Cruz" all lead to the key of "Cruz", and "de Souza Lima" to that of "Souza Lima". A family name
 made only of particles ("Lê", "Do") keeps them. Given names keep theirs ("Abdul Rahman").
 Keys of rows written before a change to this module are brought up to date by
-:func:`sw_mis.registry.services.rekey_members` (``python -m sw_mis.registry.cli rekey-names``).
+:func:`sw_mis.registry.services.rekey_members` (``sw-mis registry rekey-names``).
 """
 
 from __future__ import annotations
