@@ -9,30 +9,31 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
 from typing import Any
 
 from sw_mis.eligibility import ir
 from sw_mis.eligibility.book import Criterion, RuleBook, Scheme
-from sw_mis.eligibility.evaluate import Compiler, Ctx, Fn, Range
+from sw_mis.eligibility.evaluate import (
+    SIMPLE,
+    Compiler,
+    Ctx,
+    Fn,
+    Range,
+    missing_facts,
+    plain,
+)
 from sw_mis.eligibility.loader import top_id
 
 ELIGIBLE, NOT_ELIGIBLE, UNDETERMINED = "eligible", "not_eligible", "undetermined"
 _OUTCOME = {True: ELIGIBLE, False: NOT_ELIGIBLE, None: UNDETERMINED}
 
 
-def plain(value: Any) -> Any:
-    """Return ``value`` as JSON-friendly data (Decimal -> int/float, Range -> [lo, hi])."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, Range):
-        return [value.lo, value.hi]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, tuple | list):
-        return [plain(v) for v in value]
-    return value
+def _plain_dict(values: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``values`` with every value made plain."""
+    if SIMPLE.issuperset(map(type, values.values())):
+        return values.copy()
+    return {k: plain(v) for k, v in values.items()}
 
 
 class CriterionResult:
@@ -51,38 +52,36 @@ class CriterionResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the API form."""
-        d: dict[str, Any] = {"id": self.id, "label": self.label, "outcome": self.outcome,
-                             "values": {k: plain(v) for k, v in self.values.items()}}
-        if self.kind != "when":
-            d["kind"] = self.kind
-            d["children"] = [c.to_dict() for c in self.children]
-        return d
+        if self.kind == "when":
+            return {"id": self.id, "label": self.label, "outcome": self.outcome,
+                    "values": _plain_dict(self.values)}
+        return {"id": self.id, "label": self.label, "outcome": self.outcome,
+                "values": _plain_dict(self.values), "kind": self.kind,
+                "children": [c.to_dict() for c in self.children]}
 
 
 class MemberResult:
     """One member's outcome in a member-level scheme; its criteria are explained on demand."""
 
-    __slots__ = ("_criteria", "_explain", "_top_ids", "amount", "id", "missing", "name",
-                 "outcome")
+    __slots__ = ("_criteria", "_m", "_run", "amount", "id", "missing", "name", "outcome")
 
     def __init__(self, id: Any, name: Any, outcome: str, missing: list[dict[str, str]],
-                 amount: Any, explain: Callable[[], list[CriterionResult]],
-                 top_ids: list[str | None]) -> None:
+                 amount: Any, run: _MemberRun, m: dict[str, Any]) -> None:
         self.id, self.name, self.outcome, self.missing = id, name, outcome, missing
-        self.amount, self._explain, self._top_ids = amount, explain, top_ids
+        self.amount, self._run, self._m = amount, run, m
         self._criteria: list[CriterionResult] | None = None
 
     @property
     def failing(self) -> list[str]:
         """Return the ids of the member's top-level criteria that are false."""
-        return [i for i, c in zip(self._top_ids, self.criteria, strict=True)
+        return [i for i, c in zip(self._run.top_ids, self.criteria, strict=True)
                 if c.outcome is False and i is not None]
 
     @property
     def criteria(self) -> list[CriterionResult]:
         """Return the member's criteria with the values they read (computed on first use)."""
         if self._criteria is None:
-            self._criteria = self._explain()
+            self._criteria = self._run.explain(self._m)
         return self._criteria
 
     def __getitem__(self, key: str) -> Any:
@@ -90,9 +89,7 @@ class MemberResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the API form."""
-        return {"id": self.id, "name": self.name, "outcome": self.outcome,
-                "failing": self.failing, "missing": self.missing, "amount": plain(self.amount),
-                "criteria": [c.to_dict() for c in self.criteria]}
+        return self._run.to_dicts([self])[0]
 
 
 @dataclass
@@ -110,6 +107,8 @@ class SchemeResult:
     #: household-level: the criteria; member-level: those of the member shown (see docs)
     _criteria: list[CriterionResult] | Callable[[], list[CriterionResult]]
     _failing: list[str] | Callable[[], list[str]]
+    #: member-level: the index in ``members`` of the member shown, if any
+    _pick: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def failing(self) -> list[str]:
@@ -126,23 +125,37 @@ class SchemeResult:
         return self._criteria
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the API form (plain JSON types)."""
+        """Return the API form (plain JSON types).
+
+        Each call builds new dicts, but within one result a criterion is one dict wherever it
+        appears: a household-level criterion in every member's list, the criteria of the member
+        shown in ``criteria`` too (as a member's missing facts are in ``missing``). Copy a part
+        before changing it.
+        """
+        members = self.members[0]._run.to_dicts(self.members) if self.members else []
+        if callable(self._criteria):
+            # The member shown was just explained: its criteria, not evaluated again.
+            assert self._pick is not None
+            criteria = list(members[self._pick]["criteria"])
+        else:
+            criteria = [c.to_dict() for c in self._criteria]
+        if callable(self._failing):
+            self._failing = _union(d["failing"] for d in members)
         return {
             "scheme": self.scheme, "name": self.name, "unit": self.unit,
             "outcome": self.outcome,
-            "criteria": [c.to_dict() for c in self.criteria],
-            "failing": list(self.failing),
+            "criteria": criteria,
+            "failing": list(self._failing),
             "missing": list(self.missing),
-            "members": [m.to_dict() for m in self.members],
-            "benefit": None if self.benefit is None else {
-                k: plain(v) for k, v in self.benefit.items()},
-            "parameters": {k: plain(v) for k, v in self.parameters.items()},
+            "members": members,
+            "benefit": None if self.benefit is None else _plain_dict(self.benefit),
+            "parameters": _plain_dict(self.parameters),
         }
 
 
 # compiled form -----------------------------------------------------------------------------------
 class _Crit:
-    __slots__ = ("children", "fn", "id", "kind", "label", "per_member")
+    __slots__ = ("children", "emit", "fn", "fn_plain", "id", "kind", "label", "per_member", "run")
 
     def __init__(self, c: Criterion, compile_: Compiler) -> None:
         self.id, self.label, self.kind = c.id, c.label, c.kind
@@ -151,23 +164,72 @@ class _Crit:
         # A criterion that does not read the assessed member is evaluated once per household.
         self.per_member = (compile_.member_dependent(c.expr) if c.expr is not None
                            else any(k.per_member for k in self.children))
+        #: ``run(ctx, m)``: the criterion's result with the values it read
+        self.run: Callable[[Ctx, Any], CriterionResult]
+        #: ``emit(ctx, m)``: the same evaluation, straight to ``run(ctx, m).to_dict()``; the
+        #: caller drops the blank facts it leaves in ``ctx.unk``
+        self.emit: Callable[[Ctx, Any], dict[str, Any]]
+        #: a condition's expression, recording the values it reads as the API shows them
+        self.fn_plain = compile_.recording(c.expr, plain=True) if c.expr is not None else None
+        if self.fn is not None and self.fn_plain is not None:
+            self.run, self.emit = self._condition(self.fn, self.fn_plain)
+        else:
+            self.run, self.emit = self._group()
 
-    def run(self, ctx: Ctx, m: Any) -> CriterionResult:
-        if self.fn is not None:
+    def _condition(self, fn: Fn, fn_plain: Fn) -> tuple[Callable[[Ctx, Any], CriterionResult],
+                                                       Callable[[Ctx, Any], dict[str, Any]]]:
+        cid, label = self.id, self.label
+
+        def run(ctx: Ctx, m: Any) -> CriterionResult:
             unk = ctx.unk
             n0 = len(unk)
             rec = ctx.rec = {}
-            v = self.fn(ctx, m)
-            missing: list[tuple[str, str]] = []
-            if len(unk) != n0:
-                if v is None:
-                    missing = unk[n0:]
-                del unk[n0:]
-            return CriterionResult(self.id, self.label, v, rec, [], "when", missing)
-        kids = [k.run(ctx, m) for k in self.children]
-        v = _combine(self.kind, [k.outcome for k in kids])
-        missing = [p for k in kids if k.outcome is None for p in k.missing] if v is None else []
-        return CriterionResult(self.id, self.label, v, {}, kids, self.kind, missing)
+            v = fn(ctx, m)
+            if len(unk) == n0:
+                return CriterionResult(cid, label, v, rec, [], "when", [])
+            missing = missing_facts(unk[n0:]) if v is None else []
+            del unk[n0:]
+            return CriterionResult(cid, label, v, rec, [], "when", missing)
+
+        def emit(ctx: Ctx, m: Any) -> dict[str, Any]:
+            rec = ctx.rec = {}
+            v = fn_plain(ctx, m)  # records the values as the API shows them
+            return {"id": cid, "label": label, "outcome": v, "values": rec}
+        return run, emit
+
+    def _group(self) -> tuple[Callable[[Ctx, Any], CriterionResult],
+                              Callable[[Ctx, Any], dict[str, Any]]]:
+        cid, label, kind = self.id, self.label, self.kind
+        runs, emits = [k.run for k in self.children], [k.emit for k in self.children]
+        if kind == "not" and len(runs) == 1:  # ``not: {when: …}``, the usual exclusion
+            run1, emit1 = runs[0], emits[0]
+
+            def run_not(ctx: Ctx, m: Any) -> CriterionResult:
+                k = run1(ctx, m)
+                if k.outcome is None:
+                    return CriterionResult(cid, label, None, {}, [k], kind, list(k.missing))
+                return CriterionResult(cid, label, not k.outcome, {}, [k], kind, [])
+
+            def emit_not(ctx: Ctx, m: Any) -> dict[str, Any]:
+                k = emit1(ctx, m)
+                v = k["outcome"]
+                return {"id": cid, "label": label, "outcome": None if v is None else not v,
+                        "values": {}, "kind": kind, "children": [k]}
+            return run_not, emit_not
+
+        def run(ctx: Ctx, m: Any) -> CriterionResult:
+            kids = [r(ctx, m) for r in runs]
+            v = _combine(kind, [k.outcome for k in kids])
+            missing = ([p for k in kids if k.outcome is None for p in k.missing] if v is None
+                       else [])
+            return CriterionResult(cid, label, v, {}, kids, kind, missing)
+
+        def emit(ctx: Ctx, m: Any) -> dict[str, Any]:
+            kids = [e(ctx, m) for e in emits]
+            v = _combine(kind, [k["outcome"] for k in kids])
+            return {"id": cid, "label": label, "outcome": v, "values": {}, "kind": kind,
+                    "children": kids}
+        return run, emit
 
 
 def _combine(kind: str, outcomes: list[bool | None]) -> bool | None:
@@ -181,6 +243,66 @@ def _combine(kind: str, outcomes: list[bool | None]) -> bool | None:
     if False in outcomes:
         return False
     return None if None in outcomes else True
+
+
+class _MemberRun:
+    """What explaining a member of one member-level scheme needs, shared by its members."""
+
+    __slots__ = ("crits", "ctx", "params", "shared", "top_ids")
+
+    def __init__(self, crits: list[_Crit], ctx: Ctx, params: dict[str, Any],
+                 shared: list[CriterionResult | None], top_ids: list[str | None]) -> None:
+        self.crits, self.ctx, self.params, self.shared = crits, ctx, params, shared
+        self.top_ids = top_ids
+
+    def explain(self, m: dict[str, Any]) -> list[CriterionResult]:
+        """Return member ``m``'s criteria, the household-level ones as already evaluated."""
+        ctx = self.ctx
+        ctx.params = self.params  # another scheme may have run since
+        return [c.run(ctx, m) if r is None else r
+                for c, r in zip(self.crits, self.shared, strict=True)]
+
+    def to_dicts(self, members: list[MemberResult]) -> list[dict[str, Any]]:
+        """Return the API form of ``members`` (of this run), explaining each one."""
+        ctx = self.ctx
+        ctx.params = self.params  # another scheme may have run since
+        # Per criterion: its dict if household-level (the same for every member), else how to
+        # build it, a condition's inline as in _Crit.emit.
+        plan = [(None if r is None else r.to_dict(), c.fn_plain or c.emit, c.fn_plain is not None,
+                 c.id, c.label, i)
+                for c, r, i in zip(self.crits, self.shared, self.top_ids, strict=True)]
+        unk = ctx.unk
+        n0 = len(unk)
+        found: list[dict[str, Any]] = []
+        for member in members:
+            criteria: list[dict[str, Any]]
+            failing: list[str]
+            if member._criteria is not None:
+                criteria = [c.to_dict() for c in member._criteria]
+                failing = member.failing
+            else:
+                # Straight to the API form: no CriterionResult objects for a one-off
+                # explanation.
+                m = member._m
+                criteria, failing = [], []
+                for d, fn, condition, cid, label, top in plan:
+                    if d is None:
+                        if condition:
+                            rec = ctx.rec = {}
+                            d = {"id": cid, "label": label, "outcome": fn(ctx, m), "values": rec}
+                        else:
+                            d = fn(ctx, m)
+                    criteria.append(d)
+                    if d["outcome"] is False and top is not None:
+                        failing.append(top)
+            amount = member.amount
+            found.append({
+                "id": member.id, "name": member.name, "outcome": member.outcome,
+                "failing": failing, "missing": member.missing,
+                "amount": amount if type(amount) in SIMPLE else plain(amount),
+                "criteria": criteria})
+        del unk[n0:]  # the blank facts the criteria read
+        return found
 
 
 class CompiledScheme:
@@ -217,6 +339,7 @@ class CompiledScheme:
         ctx.params = params
         members: list[MemberResult] = []
         criteria: list[CriterionResult] | Callable[[], list[CriterionResult]]
+        pick: int | None = None
         if s.unit == "household":
             v, criteria = self._assess(ctx, None)
             failing = self._failing(criteria)
@@ -224,66 +347,81 @@ class CompiledScheme:
             amount = self._amount(ctx, None)
         else:
             members = self._members(ctx, params)
-            outcomes = [m.outcome for m in members]
-            v = True if ELIGIBLE in outcomes else (None if UNDETERMINED in outcomes else False)
+            eligible: list[MemberResult] = []
+            undetermined: list[MemberResult] = []
+            for m in members:  # a loop, not comprehensions: this runs for every scheme
+                if m.outcome == ELIGIBLE:
+                    eligible.append(m)
+                elif m.outcome == UNDETERMINED:
+                    undetermined.append(m)
+            v = True if eligible else (None if undetermined else False)
             # The member shown at top level: the first eligible, else undetermined, else first.
-            pick = next((m for m in members if m.outcome == ELIGIBLE), None) or next(
-                (m for m in members if m.outcome == UNDETERMINED), None) or (
-                members[0] if members else None)
-            criteria = (lambda: pick.criteria) if pick is not None else []
+            if members:
+                shown = eligible[0] if eligible else (undetermined[0] if undetermined
+                                                      else members[0])
+                pick = members.index(shown)
+                criteria = _lazy_criteria(shown)
+            else:
+                criteria = []
             failing: list[str] | Callable[[], list[str]] = [] if v is not False else (
                 lambda: _union(m.failing for m in members))
-            missing = [] if v is not None else _union_missing(
-                m.missing for m in members if m.outcome == UNDETERMINED)
-            amounts = [m.amount for m in members if m.outcome == ELIGIBLE]
+            missing = [] if v is not None else _union_missing(m.missing for m in undetermined)
+            amounts = [m.amount for m in eligible]
             amount = None if not amounts or None in amounts else sum(amounts)
         benefit = None
         if s.benefit is not None:
             benefit = {"type": s.benefit["type"], "amount": amount,
                        "currency": s.benefit.get("currency"), "period": s.benefit.get("period")}
-        return SchemeResult(
-            scheme=s.id, name=s.name, unit=s.unit, outcome=_OUTCOME[v], missing=missing,
-            members=members, benefit=benefit, parameters=dict(params), _criteria=criteria,
-            _failing=failing,
-        )
+        return SchemeResult(s.id, s.name, s.unit, _OUTCOME[v], missing, members, benefit,
+                            dict(params), criteria, failing, pick)
 
     def _members(self, ctx: Ctx, params: dict[str, Any]) -> list[MemberResult]:
         """Decide every member quickly; explain a member's criteria only when asked."""
         # Criteria that do not read the assessed member are evaluated once for the household.
-        shared = [None if c.per_member else c.run(ctx, None) for c in self.criteria]
-        pairs = list(zip(self.criteria, shared, strict=True))
-        common = _combine("all", [r.outcome for r in shared if r is not None])
-        common_missing = [p for r in shared if r is not None and r.outcome is None
-                          for p in r.missing]
+        shared: list[CriterionResult | None] = []
+        common: bool | None = True
+        common_missing: list[tuple[str, str]] = []
+        for c in self.criteria:
+            r = None if c.per_member else c.run(ctx, None)
+            shared.append(r)
+            if r is None:
+                continue
+            if r.outcome is False:
+                common = False
+            elif r.outcome is None:
+                common_missing += r.missing
+                if common is True:
+                    common = None
+        run = _MemberRun(self.criteria, ctx, params, shared, self.top_ids)
+        member_all = self.member_all
         unk = ctx.unk
         found = []
         for m in ctx.members:
             if common is False:  # a household criterion fails: so does every member
-                v: bool | None = False
-            else:
-                n0 = len(unk)
-                own = self.member_all(ctx, m) if self.member_all is not None else True
-                v = _combine("all", [common, own])
+                found.append(MemberResult(m.get("id"), m.get("given_name"), NOT_ELIGIBLE, [],
+                                          None, run, m))
+                continue
+            n0 = len(unk)
+            own = member_all(ctx, m) if member_all is not None else True
+            if own is False:
+                found.append(MemberResult(m.get("id"), m.get("given_name"), NOT_ELIGIBLE, [],
+                                          None, run, m))
+                continue
             missing: list[dict[str, str]] = []
-            if v is None:
-                facts = (unk[n0:] if own is None else []) + common_missing
+            if own is None or common is None:
+                facts = (missing_facts(unk[n0:]) if own is None else []) + common_missing
                 missing = [{"path": p, "label": lab} for p, lab in dict(facts).items()]
-            if v is not False:
-                del unk[n0:]
-            found.append(MemberResult(
-                m.get("id"), m.get("given_name"), _OUTCOME[v], missing,
-                self._amount(ctx, m) if v is not False else None,
-                self._explainer(ctx, m, params, pairs), self.top_ids))
+                outcome = UNDETERMINED
+            else:
+                outcome = ELIGIBLE
+            del unk[n0:]
+            found.append(MemberResult(m.get("id"), m.get("given_name"), outcome, missing,
+                                      self._amount(ctx, m), run, m))
         return found
 
-    @staticmethod
-    def _explainer(ctx: Ctx, m: Any, params: dict[str, Any],
-                   pairs: list[tuple[_Crit, CriterionResult | None]],
-                   ) -> Callable[[], list[CriterionResult]]:
-        def explain() -> list[CriterionResult]:
-            ctx.params = params  # another scheme may have run since
-            return [c.run(ctx, m) if r is None else r for c, r in pairs]
-        return explain
+
+def _lazy_criteria(member: MemberResult) -> Callable[[], list[CriterionResult]]:
+    return lambda: member.criteria
 
 
 def criterion_expr(c: Criterion) -> ir.Node:
@@ -320,7 +458,9 @@ def _union_missing(lists: Iterable[list[dict[str, str]]]) -> list[dict[str, str]
 
 def compiled(book: RuleBook, scheme: Scheme) -> CompiledScheme:
     """Return the closures of ``scheme``, compiling them on first use."""
-    cache = book.cache.setdefault("py", {})
+    cache = book.cache.get("py")
+    if cache is None:
+        cache = book.cache["py"] = {}
     cs = cache.get(scheme.id)
     if cs is None:
         compiler = book.cache.get("py_compiler")

@@ -2,15 +2,17 @@
 
 A closure takes ``(ctx, m)``: the per-call :class:`Ctx` and the member in scope (None at
 household level). Unknown is ``None``; a count that is not exact is a :class:`Range`. Reading
-a blank fact records its path in ``ctx.unk``; a sub-expression whose value is known drops what
-its operands recorded, so only the facts that could change an unknown answer remain.
+a blank fact records it in ``ctx.unk``; a sub-expression whose value is known drops what its
+operands recorded, so only the facts that could change an unknown answer remain. Most of those
+records are dropped, so one is ``(member or None, fact, label)`` and its path is only spelt out,
+by :func:`missing_facts`, for an answer that stays unknown.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -44,7 +46,8 @@ class Range:
 class Ctx:
     """Everything one screening call shares: the household, the date and the caches."""
 
-    __slots__ = ("as_of", "enrolled", "h", "hcache", "mcache", "members", "params", "rec", "unk")
+    __slots__ = ("as_of", "colls", "enrolled", "h", "hcache", "mcache", "members", "params", "rec",
+                 "unk")
 
     def __init__(self, household: dict[str, Any], as_of: dt.date) -> None:
         self.h = household
@@ -52,10 +55,12 @@ class Ctx:
         self.members = [m for m in household.get("members") or ()
                         if m.get("status", "present") == "present"]
         self.params: dict[str, Any] = {}
-        self.unk: list[tuple[str, str]] = []
-        self.hcache: dict[str, tuple[Any, tuple[tuple[str, str], ...]]] = {}
-        self.mcache: dict[tuple[str, int], tuple[Any, tuple[tuple[str, str], ...]]] = {}
+        self.unk: list[Blank] = []
+        self.hcache: dict[str, tuple[Any, tuple[Blank, ...]]] = {}
+        self.mcache: dict[tuple[str, int], tuple[Any, tuple[Blank, ...]]] = {}
         self.enrolled: set[str] | None = None
+        #: (collection, id of the assessed member) -> the members a quantifier ranges over
+        self.colls: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.rec: dict[str, Any] = {}  # values read by the criterion being evaluated
 
     def enrolled_in(self, scheme_id: str) -> bool:
@@ -78,6 +83,15 @@ def member_path(m: dict[str, Any], name: str) -> str:
     return f"members.{m.get('id')}.{name}"
 
 
+#: A blank fact read: the member (None for a household fact), the fact's name and its label.
+Blank = tuple[dict[str, Any] | None, str, str]
+
+
+def missing_facts(blanks: Iterable[Blank]) -> list[tuple[str, str]]:
+    """Return the ``(path, label)`` of each blank fact recorded in ``ctx.unk``."""
+    return [(name if m is None else member_path(m, name), label) for m, name, label in blanks]
+
+
 def age(d: dt.date, as_of: dt.date, unit: str) -> int:
     """Return whole years (or months) from ``d`` to ``as_of``; negative if ``d`` is later."""
     if unit == "years":
@@ -86,52 +100,129 @@ def age(d: dt.date, as_of: dt.date, unit: str) -> int:
 
 
 # values ------------------------------------------------------------------------------------------
-def _normaliser(kind: str) -> Callable[[Any], Any] | None:
+#: Types that are already JSON-friendly: most values an explanation shows (checked first).
+SIMPLE = frozenset((str, int, bool, float, type(None)))
+
+
+def plain(value: Any) -> Any:
+    """Return ``value`` as JSON-friendly data (Decimal -> int/float, Range -> [lo, hi])."""
+    if type(value) in SIMPLE:
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Range):
+        return [value.lo, value.hi]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        if SIMPLE.issuperset(map(type, value)):
+            return list(value)
+        return [plain(v) for v in value]
+    return value
+
+
+#: What a leaf compared with a constant does with the value it read: ``(f, b, swap)`` returns
+#: ``f(b, v)`` if swap else ``f(v, b)`` (None stays None). Fusing the comparison into the leaf
+#: saves a call on the commonest conditions (``sex == 'female'``, ``age >= 60``, ``x in (…)``).
+Test = tuple[Callable[[Any, Any], Any], Any, bool]
+
+
+def _not_contains(items: Any, v: Any) -> bool:
+    return v not in items
+
+
+def _normaliser(kind: str) -> tuple[Callable[[Any], Any] | None, type | None]:
+    """Return the normaliser of a fact kind and the type it leaves as it is (not worth a call)."""
     if kind == "bool":
-        return lambda v: v if v is True or v is False else bool(v)
+        return (lambda v: v if v is True or v is False else bool(v)), bool
     if kind in ("int", "decimal"):
         # Counter input may come from JSON floats; mixing float and Decimal would raise.
-        return lambda v: Decimal(repr(v)) if type(v) is float else v
+        return (lambda v: Decimal(repr(v)) if type(v) is float else v), int
     if kind == "date":
-        return as_date
-    return None
+        return as_date, dt.date
+    return None, None
 
 
-def _fact(node: ir.Fact) -> Fn:
+def _fact(node: ir.Fact, key: str | None = None, plain_: bool = False,
+          test: Test | None = None) -> Fn:
+    """Read a fact; with ``key``, record the value in ``ctx.rec`` (made plain if ``plain_``)."""
     name, label = node.name, FIELDS_BY_NAME[node.name].label
-    norm = _normaliser(node.kind)
+    norm, plain_type = _normaliser(node.kind)
+    conv = plain if plain_ and node.kind != "bool" else None  # a bool fact is read as a bool
+    f, b, swap = test or (None, None, False)
     if node.level == "household":
+        blank = (None, name, label)
+
         def read_h(ctx: Ctx, m: Any) -> Any:
             v = ctx.h.get(name)
-            if v is not None and norm is not None:
+            if v is not None and norm is not None and type(v) is not plain_type:
                 v = norm(v)
             if v is None:
-                ctx.unk.append((name, label))
-            return v
+                ctx.unk.append(blank)
+            if key is not None:
+                ctx.rec[key] = v if conv is None or type(v) in SIMPLE else conv(v)
+            if f is None or v is None:
+                return v
+            return f(b, v) if swap else f(v, b)
         return read_h
 
     def read_m(ctx: Ctx, m: Any) -> Any:
         v = m.get(name)
-        if v is not None and norm is not None:
-            v = norm(v)
         if v is None:
-            ctx.unk.append((member_path(m, name), label))
-        return v
+            ctx.unk.append((m, name, label))
+        elif norm is not None and type(v) is not plain_type:
+            v = norm(v)
+            if v is None:
+                ctx.unk.append((m, name, label))
+        if key is not None:
+            ctx.rec[key] = v if conv is None or type(v) in SIMPLE else conv(v)
+        if f is None or v is None:
+            return v
+        return f(b, v) if swap else f(v, b)
     return read_m
 
 
-def _age(node: ir.Age) -> Fn:
-    name, unit, label = node.fact, node.unit, FIELDS_BY_NAME[node.fact].label
-    household = node.level == "household"
+def _age(node: ir.Age, key: str | None = None, plain_: bool = False,
+         test: Test | None = None) -> Fn:
+    """Read an age (or a time since); with ``key``, also record it in ``ctx.rec``."""
+    del plain_  # an age is a whole number: already plain
+    name, label = node.fact, FIELDS_BY_NAME[node.fact].label
+    household, years = node.level == "household", node.unit == "years"
+    f, b, swap = test or (None, None, False)
+    blank_h = (None, name, label)
 
     def read(ctx: Ctx, m: Any) -> Any:
         v = (ctx.h if household else m).get(name)
         if v is not None and type(v) is not dt.date:
             v = as_date(v)
         if v is None:
-            ctx.unk.append((name if household else member_path(m, name), label))
+            ctx.unk.append(blank_h if household else (m, name, label))
+            if key is not None:
+                ctx.rec[key] = None
             return None
-        return age(v, ctx.as_of, unit)
+        # age(v, ctx.as_of, unit), inlined: it is read for every member by many criteria
+        as_of = ctx.as_of
+        if years:
+            v = as_of.year - v.year - ((as_of.month, as_of.day) < (v.month, v.day))
+        else:
+            v = (as_of.year - v.year) * 12 + as_of.month - v.month - (as_of.day < v.day)
+        if key is not None:
+            ctx.rec[key] = v
+        if f is None:
+            return v
+        return f(b, v) if swap else f(v, b)
+    return read
+
+
+def _param(name: str, key: str | None = None, plain_: bool = False) -> Fn:
+    """Read a parameter; with ``key``, also record it in ``ctx.rec``."""
+    if key is None:
+        return lambda ctx, m: ctx.params[name]
+
+    def read(ctx: Ctx, m: Any) -> Any:
+        v = ctx.params[name]
+        ctx.rec[key] = v if not plain_ or type(v) in SIMPLE else plain(v)
+        return v
     return read
 
 
@@ -177,10 +268,10 @@ def range_in(v: Any, items: tuple[Any, ...]) -> bool | None:
     return False if hits == 0 else None
 
 
-def _compare(node: ir.Compare, c: Callable[[ir.Node], Fn]) -> Fn:
-    left, right = c(node.left), c(node.right)
+def _compare(node: ir.Compare, c: Callable[[ir.Node], Fn],
+             leaf: Callable[[ir.Node, Test], Fn | None], rec: str | None) -> Fn:
     if "count" in (node.left.t, node.right.t):
-        op = node.op
+        left, right, op = c(node.left), c(node.right), node.op
 
         def cmp_range(ctx: Ctx, m: Any) -> Any:
             n0 = len(ctx.unk)
@@ -193,6 +284,18 @@ def _compare(node: ir.Compare, c: Callable[[ir.Node], Fn]) -> Fn:
             return r
         return cmp_range
     f = _OPS[node.op]
+    # A fact or an age against a constant: one closure reads and compares.
+    if _is_const(node.right):
+        fused = leaf(node.left, (f, node.right.value, False))  # type: ignore[attr-defined]
+        if fused is not None:
+            return fused
+    if _is_const(node.left):
+        fused = leaf(node.right, (f, node.left.value, True))  # type: ignore[attr-defined]
+        if fused is not None:
+            return fused
+    if isinstance(node.left, ir.Param) or isinstance(node.right, ir.Param):
+        return _compare_param(node, f, c, rec)
+    left, right = c(node.left), c(node.right)
 
     def cmp(ctx: Ctx, m: Any) -> Any:
         a, b = left(ctx, m), right(ctx, m)
@@ -202,11 +305,52 @@ def _compare(node: ir.Compare, c: Callable[[ir.Node], Fn]) -> Fn:
     return cmp
 
 
-def _in(node: ir.In, c: Callable[[ir.Node], Fn]) -> Fn:
-    left = c(node.left)
+def _compare_param(node: ir.Compare, f: Callable[[Any, Any], Any], c: Callable[[ir.Node], Fn],
+                   rec: str | None) -> Fn:
+    """Compare with a parameter (``age >= min_age``), read (and recorded) inline."""
+    first = isinstance(node.left, ir.Param)
+    param, other = (node.left, node.right) if first else (node.right, node.left)
+    name = param.name  # type: ignore[attr-defined]
+    x = c(other)
+    key = value_key(param) if rec is not None else None
+    as_plain = rec == "plain"
+    if first:
+        def param_cmp(ctx: Ctx, m: Any) -> Any:
+            b = ctx.params[name]
+            if key is not None:
+                ctx.rec[key] = b if not as_plain or type(b) in SIMPLE else plain(b)
+            a = x(ctx, m)
+            if a is None or b is None:
+                return None
+            return f(b, a)
+        return param_cmp
+
+    def cmp_param(ctx: Ctx, m: Any) -> Any:
+        a = x(ctx, m)
+        b = ctx.params[name]
+        if key is not None:
+            ctx.rec[key] = b if not as_plain or type(b) in SIMPLE else plain(b)
+        if a is None or b is None:
+            return None
+        return f(a, b)
+    return cmp_param
+
+
+def _is_const(n: ir.Node) -> bool:
+    return isinstance(n, ir.Const) and n.value is not None
+
+
+def _in(node: ir.In, c: Callable[[ir.Node], Fn],
+        leaf: Callable[[ir.Node, Test], Fn | None]) -> Fn:
     negate = node.negate
     if isinstance(node.items, ir.ListConst):
         const = node.items.items
+        # A fact in a literal list: one closure reads and looks up (a fact is never a range).
+        fused = leaf(node.left, (_not_contains if negate else operator.contains, const, True))
+        if fused is not None:
+            return fused
+    left = c(node.left)
+    if isinstance(node.items, ir.ListConst):
         items: Fn = lambda ctx, m: const  # noqa: E731 - a closure over a constant
     else:
         items = c(node.items)
@@ -216,7 +360,7 @@ def _in(node: ir.In, c: Callable[[ir.Node], Fn]) -> Fn:
         v = left(ctx, m)
         if v is None:
             return None
-        r = range_in(v, items(ctx, m))
+        r = range_in(v, items(ctx, m)) if type(v) is Range else v in items(ctx, m)
         if r is None:
             return None
         del ctx.unk[n0:]
@@ -226,6 +370,26 @@ def _in(node: ir.In, c: Callable[[ir.Node], Fn]) -> Fn:
 
 # logic -------------------------------------------------------------------------------------------
 def _and(parts: list[Fn]) -> Fn:
+    if len(parts) == 2:  # the usual case, without the loop
+        p, q = parts
+
+        def conj2(ctx: Ctx, m: Any) -> Any:
+            unk = ctx.unk
+            n0 = len(unk)
+            v = p(ctx, m)
+            if v is False:
+                del unk[n0:]
+                return False
+            w = q(ctx, m)
+            if w is False:
+                del unk[n0:]
+                return False
+            if v is None or w is None:
+                return None
+            del unk[n0:]
+            return True
+        return conj2
+
     def conj(ctx: Ctx, m: Any) -> Any:
         n0 = len(ctx.unk)
         unknown = False
@@ -244,6 +408,26 @@ def _and(parts: list[Fn]) -> Fn:
 
 
 def _or(parts: list[Fn]) -> Fn:
+    if len(parts) == 2:  # the usual case, without the loop
+        p, q = parts
+
+        def disj2(ctx: Ctx, m: Any) -> Any:
+            unk = ctx.unk
+            n0 = len(unk)
+            v = p(ctx, m)
+            if v is True:
+                del unk[n0:]
+                return True
+            w = q(ctx, m)
+            if w is True:
+                del unk[n0:]
+                return True
+            if v is None or w is None:
+                return None
+            del unk[n0:]
+            return False
+        return disj2
+
     def disj(ctx: Ctx, m: Any) -> Any:
         n0 = len(ctx.unk)
         unknown = False
@@ -326,10 +510,40 @@ def collection(ctx: Ctx, m0: Any, coll: str) -> list[dict[str, Any]]:
 
 def _quant(node: ir.Quant, c: Callable[[ir.Node], Fn]) -> Fn:
     cond, kind, coll = c(node.cond), node.kind, node.coll
+    if kind == "any":  # the commonest, e.g. any(spouses, income_tax_payer): its own loop
+        def exists(ctx: Ctx, m0: Any) -> Any:
+            if coll == "members":
+                members = ctx.members
+            else:
+                members = ctx.colls.get((coll, id(m0)))
+                if members is None:
+                    members = ctx.colls[coll, id(m0)] = collection(ctx, m0, coll)
+            if not members:
+                return False
+            unk = ctx.unk
+            n0 = len(unk)
+            unknown = False
+            for x in members:
+                v = cond(ctx, x)
+                if v is True:
+                    del unk[n0:]
+                    return True
+                if v is None:
+                    unknown = True
+            if unknown:
+                return None
+            del unk[n0:]
+            return False
+        return exists
 
     def quantify(ctx: Ctx, m0: Any) -> Any:
         n0 = len(ctx.unk)
-        members = ctx.members if coll == "members" else collection(ctx, m0, coll)
+        if coll == "members":
+            members = ctx.members
+        else:  # the same member's spouses are asked for by several criteria and schemes
+            members = ctx.colls.get((coll, id(m0)))
+            if members is None:
+                members = ctx.colls[coll, id(m0)] = collection(ctx, m0, coll)
         t = u = 0
         for x in members:
             v = cond(ctx, x)
@@ -414,23 +628,51 @@ class Compiler:
         self.derived_fns: dict[str, Fn] = {}
 
     def __call__(self, node: ir.Node) -> Fn:
-        return self.build(node, self)
+        return self.compile(node, None)
 
-    def recording(self, node: ir.Node) -> Fn:
-        """Compile ``node`` so that the values it reads (outside quantifiers) go to ctx.rec."""
-        if isinstance(node, _RECORDED):
-            inner = self(node)  # a quantifier's condition is about other members: not recorded
-            key = value_key(node)
+    def recording(self, node: ir.Node, plain: bool = False) -> Fn:
+        """Compile ``node`` so that the values it reads (outside quantifiers) go to ctx.rec.
 
-            def record(ctx: Ctx, m: Any) -> Any:
+        With ``plain``, they are recorded as :func:`plain` makes them, ready for the API.
+        """
+        return self.compile(node, "plain" if plain else "raw")
+
+    def compile(self, node: ir.Node, rec: str | None) -> Fn:
+        """Compile ``node``; ``rec`` is None, or how to record what it reads: raw or plain."""
+        if rec is None or not isinstance(node, _RECORDED):
+            return self.build(node, lambda n: self.compile(n, rec), rec)
+        key, as_plain = value_key(node), rec == "plain"
+        if isinstance(node, ir.Fact):
+            return _fact(node, key, as_plain)
+        if isinstance(node, ir.Age):
+            return _age(node, key, as_plain)
+        if isinstance(node, ir.Param):
+            return _param(node.name, key, as_plain)
+        inner = self(node)  # a quantifier's condition is about other members: not recorded
+        if as_plain:
+            def record_plain(ctx: Ctx, m: Any) -> Any:
                 v = inner(ctx, m)
-                ctx.rec[key] = v
+                ctx.rec[key] = v if type(v) in SIMPLE else plain(v)
                 return v
-            return record
-        return self.build(node, self.recording)
+            return record_plain
 
-    def build(self, node: ir.Node, c: Callable[[ir.Node], Fn]) -> Fn:
-        """Compile one node, compiling its operands with ``c``."""
+        def record(ctx: Ctx, m: Any) -> Any:
+            v = inner(ctx, m)
+            ctx.rec[key] = v
+            return v
+        return record
+
+    def _leaf(self, node: ir.Node, test: Test, rec: str | None) -> Fn | None:
+        """Return a fact or age reader that applies ``test`` to the value, or None."""
+        if not isinstance(node, ir.Fact | ir.Age):
+            return None
+        key = value_key(node) if rec is not None else None
+        if isinstance(node, ir.Fact):
+            return _fact(node, key, rec == "plain", test)
+        return _age(node, key, rec == "plain", test)
+
+    def build(self, node: ir.Node, c: Callable[[ir.Node], Fn], rec: str | None = None) -> Fn:
+        """Compile one node, compiling its operands with ``c`` (recording as ``rec`` says)."""
         if isinstance(node, ir.Const):
             value = node.value
             return lambda ctx, m: value
@@ -439,14 +681,13 @@ class Compiler:
         if isinstance(node, ir.Age):
             return _age(node)
         if isinstance(node, ir.Param):
-            name = node.name
-            return lambda ctx, m: ctx.params[name]
+            return _param(node.name)
         if isinstance(node, ir.Derived):
             return self._derived(node)
         if isinstance(node, ir.Compare):
-            return _compare(node, c)
+            return _compare(node, c, lambda n, test: self._leaf(n, test, rec), rec)
         if isinstance(node, ir.In):
-            return _in(node, c)
+            return _in(node, c, lambda n, test: self._leaf(n, test, rec))
         if isinstance(node, ir.And):
             return _and([c(p) for p in node.parts])
         if isinstance(node, ir.Or):
