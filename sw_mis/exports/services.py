@@ -208,10 +208,9 @@ def _listed(
         where.append(households.c.admin1 == spec.admin1)
     if spec.admin2:
         where.append(households.c.admin2 == spec.admin2)
-    s = scheme_select(
+    return scheme_select(
         book, spec.scheme.id, spec.as_of, after_id, up_to_id, where, columns
     ).subquery("s")
-    return s
 
 
 def _list_columns(h: Any, m: Any) -> list[Any]:

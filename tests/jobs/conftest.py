@@ -3,6 +3,7 @@ in other threads and processes, so the test suite's rolled-back connection canno
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from flask import Flask
 
 from sw_mis import create_app
 from sw_mis.db import make_engine, session_scope
+from sw_mis.jobs.models import Job
 from sw_mis.migrate import upgrade
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 
@@ -78,3 +80,16 @@ def live_manager(live_app: Flask) -> Any:
 @pytest.fixture
 def any_live_manager(any_live_app: Flask) -> Any:
     return _manager(any_live_app)
+
+
+def wait_for_job(app: Flask, job_id: int, timeout: float = 60) -> Job:
+    """Poll until job ``job_id`` has ended (done, failed or cancelled) and return it detached."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope(app) as session:
+            job = session.get(Job, job_id)
+            if job.status in ("done", "failed", "cancelled"):
+                session.expunge(job)
+                return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish")

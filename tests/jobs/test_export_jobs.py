@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import time
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from sw_mis.jobs import kinds, runner
 from sw_mis.jobs.models import Job
 from tests.conftest import service_missing
 from tests.exports.conftest import AS_OF, CASH, PENSION, counter_rows, list_keys, parse_csv
+from tests.jobs.conftest import wait_for_job
 
 REDIS_URL = os.environ.get("SW_MIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -204,16 +204,6 @@ def _live_list(live_app: Flask, live_manager: Any) -> dict[str, Any]:
     return {**spec.details(), "format": "csv"}
 
 
-def _wait(app: Flask, job_id: int, timeout: float = 60) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with session_scope(app) as session:
-            job = session.get(Job, job_id)
-            if job.status in ("done", "failed", "cancelled"):
-                session.expunge(job)
-                return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def _check_done(app: Flask, job: Job) -> None:
@@ -227,7 +217,7 @@ def _check_done(app: Flask, job: Job) -> None:
 
 def test_export_job_in_a_thread(live_app: Flask, live_manager: Any) -> None:
     params = _live_list(live_app, live_manager)
-    job = _wait(live_app, runner.enqueue("exports.list", params, live_manager, live_app))
+    job = wait_for_job(live_app, runner.enqueue("exports.list", params, live_manager, live_app))
     _check_done(live_app, job)
 
 
@@ -252,7 +242,7 @@ def test_export_job_with_a_real_rq_worker(live_app: Flask, live_manager: Any) ->
         runner.set_worker_app(None)
         live_app.config["SW_MIS"] = settings
         queue.empty()
-    _check_done(live_app, _wait(live_app, job_id, timeout=5))
+    _check_done(live_app, wait_for_job(live_app, job_id, timeout=5))
 
 
 def test_export_kind_is_listed() -> None:

@@ -21,6 +21,7 @@ from sw_mis.jobs.models import Job
 from sw_mis.registry.models import Household, Member
 from tests.conftest import service_missing
 from tests.imports.helpers import csv_bytes, survey_rows, write
+from tests.jobs.conftest import wait_for_job
 
 REDIS_URL = os.environ.get("SW_MIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -38,16 +39,6 @@ def _batch(app, user, path: Path, source: str = "survey") -> int:
         return batch.id
 
 
-def _wait(app, job_id: int, timeout: float = 60) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with session_scope(app) as session:
-            job = session.get(Job, job_id)
-            if job.status in ("done", "failed", "cancelled"):
-                session.expunge(job)
-                return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def _count(app, model) -> int:
@@ -58,14 +49,14 @@ def _count(app, model) -> int:
 def test_thread_path_checks_then_imports(live_app, live_manager, tmp_path):
     path = write(tmp_path, "s.csv", csv_bytes(survey_rows(5)))
     batch_id = _batch(live_app, live_manager, path)
-    job = _wait(
+    job = wait_for_job(
         live_app, runner.enqueue("import.check", {"batch_id": batch_id}, live_manager, live_app)
     )
     assert job.status == "done" and job.result["valid"] == 5 and _count(live_app, Household) == 0
     assert job.rows_done == job.rows_total == 15
     prepared = list((Path(live_app.config["SW_MIS_FILES_DIR"]) / "imports").rglob("*.jsonl"))
     assert len(prepared) == 1  # the dry run's validation, kept for the commit
-    job = _wait(
+    job = wait_for_job(
         live_app, runner.enqueue("import.commit", {"batch_id": batch_id}, live_manager, live_app)
     )
     assert job.status == "done", job.error
@@ -76,7 +67,8 @@ def test_thread_path_checks_then_imports(live_app, live_manager, tmp_path):
 
 
 def test_failed_job_records_its_error(live_app, live_manager):
-    job = _wait(live_app, runner.enqueue("import.check", {"batch_id": 999}, live_manager, live_app))
+    job_id = runner.enqueue("import.check", {"batch_id": 999}, live_manager, live_app)
+    job = wait_for_job(live_app, job_id)
     assert job.status == "failed" and "no longer exists" in job.error
 
 
@@ -137,7 +129,7 @@ def test_rq_path_with_a_real_worker(live_app, live_manager, tmp_path):
         runner.set_worker_app(None)
         live_app.config["SW_MIS"] = settings
         queue.empty()
-    job = _wait(live_app, job_id, timeout=5)
+    job = wait_for_job(live_app, job_id, timeout=5)
     assert job.status == "done", job.error
     assert _count(live_app, Household) == 3
 
