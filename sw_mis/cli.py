@@ -402,7 +402,7 @@ def screen(ctx: Context, household_ref: str, as_of: str | None) -> None:
 @click.option("--resume", "run_id", type=int, help="Resume an interrupted run by its id.")
 @click.option("--batch-size", default=250_000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 32), default=2, show_default=True,
-              help="Connections screening parts of each batch at once (PostgreSQL only).")
+              help="Connections screening batches at once (PostgreSQL only).")
 @pass_ctx
 def screen_all_command(ctx: Context, as_of: str | None, scheme_ids: tuple[str, ...],
                        run_id: int | None, batch_size: int, workers: int) -> None:

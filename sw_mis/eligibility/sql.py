@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
@@ -67,6 +66,9 @@ counts = ScreeningCount.__table__
 SQL = ColumnElement[Any]
 #: Extra columns of a scheme's SELECT, from the household and member aliases screened.
 Columns = Callable[[Any, Any], list[SQL]]
+#: What an unknown condition adds to its members' sum: the sum is then ``true + unknown * this``
+#: (exact while a household has fewer members than this).
+UNKNOWN_WEIGHT = 1 << 20
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
@@ -219,44 +221,51 @@ class SchemeSQL:
 
     def aggregate_select(self, country: str, in_range: Callable[[Any], list[SQL]],
                          enr: Any, where: Iterable[SQL] = ()) -> Select[Any]:
-        """Return hid, n, q<i>_t, q<i>_k… : the quantifier counts of every household.
+        """Return hid, n, q<i>_t, q<i>_u… : the quantifier counts of every household.
 
-        ``q<i>_t`` counts the members for whom condition ``i`` is true and ``q<i>_k`` those for
-        whom it is known, so ``n - q<i>_k`` are unknown. Each condition is evaluated once per
-        member, as 1/0/NULL, in a subquery that ``OFFSET 0`` keeps the planners from merging
-        into the aggregate (merged, each condition would be evaluated once per use).
+        ``q<i>_t`` counts the members for whom condition ``i`` is true and ``q<i>_u`` those for
+        whom it is unknown. Each condition is evaluated once per member, in a subquery that
+        ``OFFSET 0`` keeps the planners from merging into the aggregate (merged, each condition
+        would be evaluated once per use), as 1 if true, 0 if false and ``UNKNOWN_WEIGHT`` if
+        unknown: one ``sum`` then carries both counts, which halves the aggregates to compute.
         """
         mq, h2 = members.alias("mq"), households.alias("h2")
         scope = _Scope(h=h2, m=mq, enr=enr)
         inner_cols: list[SQL] = [mq.c.household_id.label("hid")]
         if self.plan.split:
             inner_cols.append(mq.c.relationship_to_head.label("rel"))
-        inner_cols += [cast(self.c(cond, scope), Integer).label(f"x{i}")
-                       for cond, i in self.plan.conds.items()]
+        inner_cols += [func.coalesce(cast(self.c(cond, scope), Integer), UNKNOWN_WEIGHT)
+                       .label(f"x{i}") for cond, i in self.plan.conds.items()]
         source = mq.join(h2, h2.c.id == mq.c.household_id)
         if enr is not None:
             source = source.outerjoin(enr, enr.c.hid == h2.c.id)
         per_member = (select(*inner_cols).select_from(source)
                       .where(mq.c.status == "present", h2.c.country == country,
                              h2.c.status == "active", *in_range(mq.c.household_id),
-                             *_on(h2, where))
+                             *in_range(h2.c.id), *_on(h2, where))
                       .offset(0).subquery("per_member"))
         pm = per_member.c
-        cols: list[SQL] = [func.count().label("n")]
+        sums: list[SQL] = [func.count().label("n")]
         if self.plan.split:
-            cols += [func.sum(_bool(pm.rel == r)).label(f"n_{r}") for r in ("spouse", "head")]
-        for i in self.plan.conds.values():
-            x = pm[f"x{i}"]
-            cols += [func.coalesce(func.sum(x), 0).label(f"q{i}_t"),
-                     func.count(x).label(f"q{i}_k")]
+            sums += [func.sum(_bool(pm.rel == r)).label(f"n_{r}") for r in ("spouse", "head")]
+        sums += [func.sum(pm[f"x{i}"]).label(f"s{i}") for i in self.plan.conds.values()]
         for cond in self.plan.split:
             i = self.plan.conds[cond]
-            x = pm[f"x{i}"]
-            for r in ("spouse", "head"):
-                picked = case((pm.rel == r, x))
-                cols += [func.coalesce(func.sum(picked), 0).label(f"q{i}_t_{r}"),
-                         func.count(picked).label(f"q{i}_k_{r}")]
-        return select(pm.hid, *cols).group_by(pm.hid)
+            sums += [func.coalesce(func.sum(case((pm.rel == r, pm[f"x{i}"]))), 0)
+                     .label(f"s{i}_{r}") for r in ("spouse", "head")]
+        summed = select(pm.hid, *sums).group_by(pm.hid).subquery("summed")
+        sc = summed.c
+        cols: list[SQL] = [sc.n]
+        if self.plan.split:
+            cols += [sc.n_spouse, sc.n_head]
+        suffixes = [""] + [f"_{r}" for r in ("spouse", "head")]
+        for i in self.plan.conds.values():
+            for suffix in suffixes:
+                if f"s{i}{suffix}" in sc:
+                    total = sc[f"s{i}{suffix}"]
+                    cols += [(total % UNKNOWN_WEIGHT).label(f"q{i}_t{suffix}"),
+                             (total // UNKNOWN_WEIGHT).label(f"q{i}_u{suffix}")]
+        return select(sc.hid, *cols)
 
     # expressions -----------------------------------------------------------------------------
     def c(self, node: ir.Node, s: _Scope) -> SQL:
@@ -332,7 +341,7 @@ class SchemeSQL:
             return agg.c[name] if s.dense else func.coalesce(agg.c[name], 0)
 
         def tun(suffix: str, n: str) -> tuple[SQL, SQL, SQL]:
-            return col(f"q{i}_t{suffix}"), col(n) - col(f"q{i}_k{suffix}"), col(n)
+            return col(f"q{i}_t{suffix}"), col(f"q{i}_u{suffix}"), col(n)
 
         if node.coll == "members":
             return tun("", "n")
@@ -497,10 +506,10 @@ def screen_all(conn: Any, book: RuleBook, as_of: dt.date, scheme_ids: Iterable[s
     started again with its ``run_id`` resumes after the last committed batch. Each batch also
     adds its per-area counts to ``screening_counts``, in the same transaction.
 
-    With ``workers`` > 1 on PostgreSQL, each batch is split into that many ranges screened at
-    once on their own connections (each commits its rows; the batch counts only once all have,
-    so a kill in between leaves rows past ``last_household_id``, which a resume deletes).
-    SQLite has one writer, so it always screens on ``conn`` alone.
+    With ``workers`` > 1 on PostgreSQL, that many batches are screened at once on their own
+    connections (each commits its rows; a batch counts, in order, only once it and those
+    before it have, so a kill in between leaves rows past ``last_household_id``, which a
+    resume deletes). SQLite has one writer, so it always screens on ``conn`` alone.
     """
     if not isinstance(conn, Connection):  # an ORM session: use its connection, same transaction
         conn = conn.connection()
@@ -520,40 +529,37 @@ def screen_all(conn: Any, book: RuleBook, as_of: dt.date, scheme_ids: Iterable[s
         if run.rules_version != book.version or run.as_of != as_of or run.layout is None:
             raise ValueError(f"run {run_id} was started with other rules or another date")
         chosen, layout, last = list(run.scheme_ids), run.layout, run.last_household_id
-        # Rows past the resume point belong to a batch that never finished.
+        # Rows past the resume point belong to batches that never counted. Committed at once:
+        # a worker writing one of them again would otherwise wait on this transaction.
         conn.execute(results.delete().where(results.c.run_id == run_id,
                                             results.c.household_id > last))
+        if commit:
+            commit()
     passes = {country: _CountryPass(book, [book.schemes[sid] for sid in (*units["household"],
                                                                          *units["member"])],
                                     as_of)
               for country, units in layout.items()}
     done = 0
+    parallel = workers > 1 and conn.dialect.name == "postgresql"
+    in_scope = households.c.country.in_(sorted(layout))
     while passes:
-        tune_for_bulk(conn)
-        ids = (select(households.c.id).where(households.c.id > last,
-                                             households.c.country.in_(sorted(layout)))
-               .order_by(households.c.id).limit(batch_size).subquery())
-        count, up_to = conn.execute(select(func.count(), func.max(ids.c.id))).one()
-        if not count:
+        # Households registered while the run goes on get ranges of their own on the next turn.
+        ranges = _ranges(conn, last, in_scope, batch_size)
+        if not ranges:
             break
-        # Only the countries with households in this batch: each pass scans the batch's members.
-        present = [passes[c] for c in sorted(conn.execute(
-            select(households.c.country).distinct()
-            .where(households.c.id > last, households.c.id <= up_to,
-                   households.c.country.in_(sorted(layout)))).scalars())]
-        if workers > 1 and conn.dialect.name == "postgresql":
-            _run_in_parallel(conn, present, run_id, _split(conn, last, up_to, layout, workers))
-        else:
-            for p in present:
-                p.run(conn, run_id, last, up_to)
-        for p in present:
-            p.count(conn, run_id, last, up_to)
-        done += count
-        last = up_to
-        conn.execute(update(runs).where(runs.c.id == run_id).values(
-            last_household_id=last, households_done=runs.c.households_done + count))
-        if commit:
-            commit()
+        screened = (_screen_in_parallel(conn, passes, run_id, ranges, workers) if parallel
+                    else (_screen_range(conn, passes, run_id, a, b) for a, b, _ in ranges))
+        # Ranges are recorded in order: the resume point only ever passes households whose
+        # rows (and counts) are committed.
+        for (_, up_to, count), tallies in zip(ranges, screened, strict=True):
+            if tallies:
+                conn.execute(insert(counts), tallies)
+            done += count
+            last = up_to
+            conn.execute(update(runs).where(runs.c.id == run_id).values(
+                last_household_id=last, households_done=runs.c.households_done + count))
+            if commit:
+                commit()
     conn.execute(update(runs).where(runs.c.id == run_id).values(status="done",
                                                                finished_at=func.now()))
     stored = conn.execute(select(func.count()).select_from(results)
@@ -568,36 +574,68 @@ def screen_all(conn: Any, book: RuleBook, as_of: dt.date, scheme_ids: Iterable[s
                       int(eligible), int(undetermined))
 
 
-def _split(conn: Connection, after_id: int, up_to_id: int, layout: dict[str, Any],
-           parts: int) -> list[tuple[int, int]]:
-    """Split the households in (after, up_to] into ``parts`` ranges of about equal size."""
-    in_batch = [households.c.id > after_id, households.c.id <= up_to_id,
-                households.c.country.in_(sorted(layout))]
-    total = conn.execute(select(func.count()).where(*in_batch)).scalar_one()
-    edges = [after_id]
-    for k in range(1, parts):
-        edge = conn.execute(select(households.c.id).where(*in_batch).order_by(households.c.id)
-                            .offset(total * k // parts).limit(1)).scalar()
-        if edge is not None and edge > edges[-1]:
-            edges.append(edge)
-    edges.append(up_to_id)
-    return [(a, b) for a, b in pairwise(edges) if b > a]
+def _ranges(conn: Connection, after_id: int, in_scope: SQL, size: int,
+            ) -> list[tuple[int, int, int]]:
+    """Cut the households past ``after_id`` into (after, up_to, households) of ``size`` each."""
+    found: list[tuple[int, int, int]] = []
+    edge = after_id
+    while True:
+        past = [households.c.id > edge, in_scope]
+        up_to = conn.execute(select(households.c.id).where(*past).order_by(households.c.id)
+                             .offset(size - 1).limit(1)).scalar()
+        if up_to is not None:
+            found.append((edge, up_to, size))
+            edge = up_to
+            continue
+        count, up_to = conn.execute(select(func.count(), func.max(households.c.id))
+                                    .where(*past)).one()
+        if count:
+            found.append((edge, up_to, count))
+        return found
 
 
-def _run_in_parallel(conn: Connection, passes: list[_CountryPass], run_id: int,
-                     ranges: list[tuple[int, int]]) -> None:
-    """Screen each range on its own connection, at the same time; each commits its rows."""
+def _screen_range(conn: Connection, passes: dict[str, _CountryPass], run_id: int,
+                  after_id: int, up_to_id: int) -> list[dict[str, Any]]:
+    """Screen and store the households in (after, up_to]; return their area counts' rows."""
+    tune_for_bulk(conn)
+    # Only the countries with households in the range: each pass scans the range's members.
+    present = sorted(conn.execute(
+        select(households.c.country).distinct()
+        .where(households.c.id > after_id, households.c.id <= up_to_id,
+               households.c.country.in_(sorted(passes)))).scalars())
+    tallies: list[dict[str, Any]] = []
+    for country in present:
+        passes[country].run(conn, run_id, after_id, up_to_id)
+        tallies += passes[country].tally(conn, run_id, after_id, up_to_id)
+    return tallies
 
-    def screen(bounds: tuple[int, int]) -> None:
+
+def _screen_in_parallel(conn: Connection, passes: dict[str, _CountryPass], run_id: int,
+                        ranges: list[tuple[int, int, int]], workers: int,
+                        ) -> Iterator[list[dict[str, Any]]]:
+    """Screen the ranges ``workers`` at a time, each on its own connection; yield their
+    counts' rows in the order of the ranges.
+
+    Each worker commits its range's rows and takes the next range at once, so no worker
+    waits for another. The counts are returned rather than written: the caller adds them in
+    the transaction that moves the run's resume point past the range, so a run killed in
+    between is resumed without counting a household twice (rows past the resume point are
+    deleted on resuming).
+    """
+
+    def screen(after_id: int, up_to_id: int) -> list[dict[str, Any]]:
         with conn.engine.connect() as own:
-            tune_for_bulk(own)
-            for p in passes:
-                p.run(own, run_id, *bounds)
+            tallies = _screen_range(own, passes, run_id, after_id, up_to_id)
             own.commit()
+            return tallies
 
-    with ThreadPoolExecutor(len(ranges)) as pool:
-        for _ in pool.map(screen, ranges):  # re-raises the first worker's error here
-            pass
+    pool = ThreadPoolExecutor(workers)
+    futures = [pool.submit(screen, a, b) for a, b, _ in ranges]
+    try:
+        for future in futures:
+            yield future.result()  # re-raises a worker's error here
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _layout(book: RuleBook, chosen: list[str]) -> dict[str, dict[str, list[str]]]:
@@ -703,8 +741,10 @@ class _CountryPass:
                          for i, f in enumerate(flags)))
                 .group_by(pm.hid).subquery("folded"))
 
-    def count(self, conn: Connection, run_id: int, after_id: int, up_to_id: int) -> None:
-        """Add the batch's eligible and undetermined households per scheme and area."""
+    def tally(self, conn: Connection, run_id: int, after_id: int, up_to_id: int,
+              ) -> list[dict[str, Any]]:
+        """Return the ``screening_counts`` rows of the stored households in (after, up_to]:
+        eligible and undetermined households per scheme and area."""
         schemes = [c.scheme.id for c in self.household_level + self.member_level]
         r, h = results.alias("r"), households.alias("h")
         # Few distinct (area, codes) pairs: group by them in SQL, spell the codes out here.
@@ -722,12 +762,10 @@ class _CountryPass:
                     tally[2 * i] += n
                 if flags & UNDETERMINED:
                     tally[2 * i + 1] += n
-        rows = [{"run_id": run_id, "scheme_id": sid, "admin1": a1, "admin2": a2, "admin3": a3,
+        return [{"run_id": run_id, "scheme_id": sid, "admin1": a1, "admin2": a2, "admin3": a3,
                  "eligible": n[2 * i], "undetermined": n[2 * i + 1]}
                 for (a1, a2, a3), n in by_area.items()
                 for i, sid in enumerate(schemes) if n[2 * i] or n[2 * i + 1]]
-        if rows:
-            conn.execute(insert(counts), rows)
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from sw_mis.audit.models import AuditEvent
 from sw_mis.auth.models import ApiToken
-from sw_mis.eligibility.models import Determination, ScreeningRun
+from sw_mis.eligibility.models import Determination, ScreeningResult, ScreeningRun
 from sw_mis.referrals.models import Referral, ReferralStatusChange
 from sw_mis.registry.fields import HOUSEHOLD_FIELDS, MEMBER_FIELDS
 from sw_mis.registry.models import ChangeRecord, Household, Member
@@ -392,7 +392,12 @@ def purge(
         .order_by(ScreeningRun.id)
     ).all()
     for run_id in runs:
-        # Its results and counts go with it (ON DELETE CASCADE).
+        # Its counts go with it (ON DELETE CASCADE); its results have no key to it.
+        session.execute(
+            delete(ScreeningResult)
+            .where(ScreeningResult.run_id == run_id)
+            .execution_options(synchronize_session=False)
+        )
         session.execute(
             delete(ScreeningRun)
             .where(ScreeningRun.id == run_id)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from sw_mis.eligibility import sql as sql_module
 from sw_mis.eligibility.book import RuleBook
 from sw_mis.eligibility.engine import screen_household
 from sw_mis.eligibility.sql import counts, runs, scheme_select, screen_all, stored_outcomes
@@ -160,7 +161,7 @@ def test_screen_all_writes_eligible_and_undetermined(empty_db: Engine,
 
 def test_parallel_workers_and_area_counts_match_the_counter(empty_db: Engine,
                                                             fixture_book: RuleBook) -> None:
-    """Two connections per batch (PostgreSQL) store the same pairs; the counts agree with them."""
+    """Two connections at once (PostgreSQL) store the same pairs; the counts agree with them."""
     snapshots = _snapshots(fixture_book, 240)
     with empty_db.begin() as conn:
         insert_households(conn, snapshots)
@@ -218,6 +219,51 @@ def test_killed_run_resumes_to_the_same_result(empty_db: Engine,
                              commit=conn.commit)
     assert resumed.households == 150
     assert _stored(empty_db, run_id) == _stored(empty_db, full.run_id)
+
+
+def test_a_failing_worker_stops_the_run_at_the_last_whole_batch(
+        empty_db: Engine, fixture_book: RuleBook, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches are recorded in order: an error in one leaves the resume point before it
+    (whatever the other worker finished, on PostgreSQL), and the resumed run is whole."""
+    snapshots = _snapshots(fixture_book, 400)
+    with empty_db.begin() as conn:
+        insert_households(conn, snapshots)
+    with empty_db.connect() as conn:
+        full = screen_all(conn, fixture_book, AS_OF, batch_size=1000, commit=conn.commit)
+    failing_after = snapshots[199]["id"]  # the third batch of 100 fails
+    real_run = sql_module._CountryPass.run
+
+    def run(self, conn, run_id, after_id, up_to_id):  # type: ignore[no-untyped-def]
+        if after_id == failing_after:
+            raise RuntimeError("worker failed")
+        return real_run(self, conn, run_id, after_id, up_to_id)
+
+    monkeypatch.setattr(sql_module._CountryPass, "run", run)
+    with empty_db.connect() as conn, pytest.raises(RuntimeError, match="worker failed"):
+        screen_all(conn, fixture_book, AS_OF, batch_size=100, commit=conn.commit, workers=2)
+    with empty_db.connect() as conn:
+        run_id, last, done = conn.execute(
+            select(runs.c.id, runs.c.last_household_id, runs.c.households_done)
+            .order_by(runs.c.id.desc()).limit(1)).one()
+        assert (last, done) == (failing_after, 200)
+        assert conn.execute(select(counts.c.id).where(counts.c.run_id == run_id)).first()
+        monkeypatch.setattr(sql_module._CountryPass, "run", real_run)
+        resumed = screen_all(conn, fixture_book, AS_OF, batch_size=100, run_id=run_id,
+                             commit=conn.commit, workers=2)
+    assert resumed.households == 200
+    assert _stored(empty_db, run_id) == _stored(empty_db, full.run_id)
+    assert _area_counts(empty_db, run_id) == _area_counts(empty_db, full.run_id)
+
+
+def _area_counts(engine: Engine, run_id: int) -> dict[tuple[Any, ...], tuple[int, int]]:
+    totals: dict[tuple[Any, ...], tuple[int, int]] = {}
+    with engine.connect() as conn:
+        for s, a1, a2, a3, e, u in conn.execute(select(
+                counts.c.scheme_id, counts.c.admin1, counts.c.admin2, counts.c.admin3,
+                counts.c.eligible, counts.c.undetermined).where(counts.c.run_id == run_id)):
+            e0, u0 = totals.get((s, a1, a2, a3), (0, 0))
+            totals[(s, a1, a2, a3)] = (e0 + e, u0 + u)
+    return totals
 
 
 def test_screen_all_with_the_shipped_rules(empty_db: Engine, real_book: RuleBook) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from sw_mis.audit.models import AuditEvent
 from sw_mis.auth.models import ApiToken
-from sw_mis.eligibility.models import Determination, ScreeningRun
+from sw_mis.eligibility.models import Determination, ScreeningResult, ScreeningRun
 from sw_mis.referrals.models import Referral, ReferralStatusChange
 from sw_mis.registry.models import ChangeRecord, Household, Member
 from sw_mis.retention import services as retention
@@ -128,12 +128,14 @@ def registry(db_session: Session) -> SimpleNamespace:
     w.old_referral = _referral(db_session, w.active, dt.date(TODAY.year - 6, 6, 1), "R-OLD0001")
     w.new_referral = _referral(db_session, w.active, dt.date(TODAY.year - 4, 6, 1), "R-NEW0001")
     years8 = ago(years=9)
+    w.old_run = ScreeningRun(as_of=TODAY, rules_version="t", scheme_ids=[], started_at=ago(years=6))
+    w.new_run = ScreeningRun(as_of=TODAY, rules_version="t", scheme_ids=[])
     db_session.add_all(
         [
             ChangeRecord(household_id=w.active.id, action="update", changes={}, at=years8),
             AuditEvent(action="household.view", object_ref=w.active.ref, at=years8),
-            ScreeningRun(as_of=TODAY, rules_version="t", scheme_ids=[], started_at=ago(years=6)),
-            ScreeningRun(as_of=TODAY, rules_version="t", scheme_ids=[]),
+            w.old_run,
+            w.new_run,
             ApiToken(
                 user_id=clerk.id,
                 token_hash="a" * 64,
@@ -156,6 +158,11 @@ def registry(db_session: Session) -> SimpleNamespace:
         ]
     )
     db_session.flush()
+    db_session.add_all(
+        ScreeningResult(run_id=run.id, household_id=w.active.id, country="PK", codes="1")
+        for run in (w.old_run, w.new_run)
+    )
+    db_session.flush()
     return w
 
 
@@ -176,7 +183,14 @@ def _state(session: Session) -> dict[str, object]:
         "changes": sorted((r.id, str(r.changes)) for r in session.scalars(select(ChangeRecord))),
         "counts": [
             _count(session, m)
-            for m in (ChangeRecord, Referral, Determination, ScreeningRun, ApiToken)
+            for m in (
+                ChangeRecord,
+                Referral,
+                Determination,
+                ScreeningRun,
+                ScreeningResult,
+                ApiToken,
+            )
         ],
         "audit": _count(session, AuditEvent),
     }
@@ -252,6 +266,8 @@ def test_purge_deletes_old_records_by_year_and_run(db_session: Session, registry
     assert db_session.get(Determination, old_determination) is None
     assert _count(db_session, ReferralStatusChange) == 1
     assert _count(db_session, ScreeningRun) == 1
+    # A run's results have no foreign key to it (migration 0005): the purge deletes them.
+    assert db_session.scalars(select(ScreeningResult.run_id)).all() == [registry.new_run.id]
     assert db_session.scalars(select(ApiToken.token_hash)).all() == ["c" * 64]
     event = db_session.scalars(
         select(AuditEvent).where(AuditEvent.action == "retention.purge")
