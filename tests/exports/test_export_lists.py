@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -391,6 +392,43 @@ def test_rows_stream_lazily(db_session: Session, book, world: SimpleNamespace) -
     first = next(rows)
     assert first[0]  # a household reference
     rows.close()  # ends the cursor without reading the rest
+    # The connection is free again at once: the read-ahead thread and its cursor are gone.
+    again = list(stream_rows(db_session, book, spec, SYSTEM))
+    assert again[0] == first
+
+
+def test_read_ahead_yields_every_part_in_order() -> None:
+    assert list(services.read_ahead(iter(range(50)), depth=2)) == list(range(50))
+
+
+def test_read_ahead_raises_the_fetching_error_after_the_parts_before_it() -> None:
+    def parts():  # type: ignore[no-untyped-def]
+        yield 1
+        yield 2
+        raise ValueError("cursor broke")
+
+    got = []
+    with pytest.raises(ValueError, match="cursor broke"):
+        for part in services.read_ahead(parts()):
+            got.append(part)
+    assert got == [1, 2]
+
+
+def test_closing_read_ahead_early_closes_the_source_before_returning() -> None:
+    closed = []
+
+    def parts():  # type: ignore[no-untyped-def]
+        try:
+            yield from range(1000)
+        finally:
+            closed.append(threading.current_thread().name)
+
+    ahead = services.read_ahead(parts(), depth=2)
+    assert next(ahead) == 0
+    ahead.close()
+    # Closed by the fetching thread itself, which is over by now.
+    assert closed == ["sw-mis-read-ahead"]
+    assert not any(t.name == "sw-mis-read-ahead" for t in threading.enumerate())
 
 
 def test_csv_chunks_do_not_read_ahead() -> None:
