@@ -90,7 +90,7 @@ def screen_everything(ctx: Context) -> Iterator[Figure]:
     per_household = (time.perf_counter() - start) / len(snaps)
     python_estimate = per_household * households
 
-    workers = 2 if ctx.engine.dialect.name == "postgresql" else 1
+    workers = 2
     with ctx.engine.connect() as conn:
         summary = screen_all(
             conn, book, AS_OF, country=ctx.country, commit=conn.commit, workers=workers

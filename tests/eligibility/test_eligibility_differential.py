@@ -198,13 +198,12 @@ def test_killed_run_resumes_to_the_same_result(empty_db: Engine,
     class Killed(Exception):
         pass
 
-    calls = 0
-
     with empty_db.connect() as conn:
         def commit_then_die() -> None:
-            nonlocal calls
-            calls += 1
-            if calls == 3:  # the run row, the first batch, then dies during the second
+            # Dies on committing the second batch (its count is in the open transaction).
+            done = conn.execute(select(runs.c.households_done)
+                                .order_by(runs.c.id.desc()).limit(1)).scalar()
+            if done == 200:
                 raise Killed
             conn.commit()
 
@@ -233,10 +232,10 @@ def test_a_failing_worker_stops_the_run_at_the_last_whole_batch(
     failing_after = snapshots[199]["id"]  # the third batch of 100 fails
     real_run = sql_module._CountryPass.run
 
-    def run(self, conn, run_id, after_id, up_to_id):  # type: ignore[no-untyped-def]
+    def run(self, conn, run_id, after_id, up_to_id, *args):  # type: ignore[no-untyped-def]
         if after_id == failing_after:
             raise RuntimeError("worker failed")
-        return real_run(self, conn, run_id, after_id, up_to_id)
+        return real_run(self, conn, run_id, after_id, up_to_id, *args)
 
     monkeypatch.setattr(sql_module._CountryPass, "run", run)
     with empty_db.connect() as conn, pytest.raises(RuntimeError, match="worker failed"):
