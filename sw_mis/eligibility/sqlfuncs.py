@@ -1,4 +1,4 @@
-"""SQL constructs whose text differs between PostgreSQL and SQLite: ages and division.
+"""SQL constructs whose text differs between PostgreSQL and SQLite: ages, division, AND.
 
 On SQLite a DATE column holds ISO text ('YYYY-MM-DD'); on PostgreSQL a real date. Both are
 turned into an integer YYYYMMDD so whole years and months follow the same arithmetic as the
@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Integer, Numeric
+from sqlalchemy import Boolean, Integer, Numeric
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import operators
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.type_api import TypeEngine
 
@@ -85,3 +86,42 @@ def _divide_sqlite(element: Divide, compiler: Any, **kw: Any) -> str:
 def _divide_default(element: Divide, compiler: Any, **kw: Any) -> str:
     a, b = compiler.process(element.a, **kw), compiler.process(element.b, **kw)
     return f"(CAST({a} AS NUMERIC) / NULLIF({b}, 0))"
+
+
+class Kleene(ColumnElement[bool]):
+    """``a AND b AND …`` in three-valued logic, stopping at the first false operand.
+
+    PostgreSQL stops there already. SQLite evaluates every operand outside a WHERE clause, so
+    there each operand becomes a CASE that decides or goes on: member-level decisions are a
+    CASE value, and most members fail one of the first criteria.
+    """
+
+    inherit_cache = False  # constructor arguments are not cache keys
+    type: TypeEngine[Any] = Boolean()
+
+    def __init__(self, parts: list[ColumnElement[Any]]) -> None:
+        self.parts = parts
+
+
+@compiles(Kleene)
+def _kleene_default(element: Kleene, compiler: Any, **kw: Any) -> str:
+    return "(" + " AND ".join(
+        compiler.process(p.self_group(against=operators.and_), **kw) for p in element.parts) + ")"
+
+
+@compiles(Kleene, "sqlite")
+def _kleene_sqlite(element: Kleene, compiler: Any, **kw: Any) -> str:
+    # Once an operand is unknown the result can only be false or unknown: a second chain.
+    def unknown_so_far(parts: list[ColumnElement[Any]]) -> str:
+        head = compiler.process(parts[0], **kw)
+        rest = f" ELSE {unknown_so_far(parts[1:])}" if parts[1:] else ""
+        return f"CASE ({head}) WHEN 0 THEN 0{rest} END"
+
+    def true_so_far(parts: list[ColumnElement[Any]]) -> str:
+        head = compiler.process(parts[0], **kw)
+        if not parts[1:]:
+            return f"({head})"
+        return (f"CASE ({head}) WHEN 1 THEN {true_so_far(parts[1:])} "
+                f"WHEN 0 THEN 0 ELSE {unknown_so_far(parts[1:])} END")
+
+    return f"({true_so_far(element.parts)})"
