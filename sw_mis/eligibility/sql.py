@@ -904,7 +904,8 @@ def _chosen(book: RuleBook, as_of: dt.date, scheme_ids: Iterable[str] | None,
 
 
 def tune_for_bulk(conn: Connection, hash_joins_only: bool = True) -> None:
-    """Set PostgreSQL up, for this transaction, for statements over many households."""
+    """Set the database up for statements over many households: PostgreSQL for this
+    transaction, SQLite for this connection (memory-mapped reads, harmless elsewhere)."""
     if conn.dialect.name == "sqlite":
         # Pages read from the mapped file rather than copied by a system call each: the
         # members table is read a few times a batch, and SQLite's own cache is 2 MB.
