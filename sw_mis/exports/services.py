@@ -448,7 +448,9 @@ def read_ahead(parts: Iterator[Any], depth: int = 2) -> Generator[Any, None, Non
                 if stop.is_set():
                     return
             ahead.put(_DONE)
-        except Exception as exc:  # noqa: BLE001 - handed over to the consumer, raised there
+        except BaseException as exc:  # noqa: BLE001
+            # Whatever ends the thread (even SystemExit) is handed over and raised there: a
+            # consumer left waiting for a part that never comes would hang its request.
             ahead.put(exc)
         finally:
             close = getattr(parts, "close", None)

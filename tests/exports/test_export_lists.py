@@ -414,6 +414,26 @@ def test_read_ahead_raises_the_fetching_error_after_the_parts_before_it() -> Non
     assert got == [1, 2]
 
 
+def test_read_ahead_hands_over_even_a_system_exit_instead_of_hanging() -> None:
+    def parts():  # type: ignore[no-untyped-def]
+        yield 1
+        raise SystemExit(3)
+
+    caught: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            list(services.read_ahead(parts()))
+        except BaseException as exc:  # noqa: BLE001 - what the consumer sees is the assertion
+            caught.append(exc)
+
+    consumer = threading.Thread(target=consume, daemon=True)  # a failure must not hang pytest
+    consumer.start()
+    consumer.join(timeout=10)
+    assert not consumer.is_alive(), "the consumer waited for ever"
+    assert len(caught) == 1 and isinstance(caught[0], SystemExit)
+
+
 def test_closing_read_ahead_early_closes_the_source_before_returning() -> None:
     closed = []
 
